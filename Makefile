@@ -6,8 +6,11 @@ BIN    := $(VENV)/bin
 
 .PHONY: course test install clean
 
+# JupyterLab refuses to run as root unless told; containers often run as root.
+AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 course: $(VENV)/.installed
-	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/course
+	$(BIN)/jupyter lab $(AS_ROOT) --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/course
 
 test: $(VENV)/.installed
 	CNNCOURSE_BUDGET=smoke $(BIN)/python -m pytest --nbval-lax tests source course
