@@ -1,0 +1,185 @@
+"""``cnncourse doctor``: what this machine offers the course, as plain text.
+
+Scope: one function, ``doctor_report(root=None)``, that gathers Python, torch
+and torchvision versions, the GPUs (CUDA, Apple's MPS), the budget in force,
+the data root (does it exist, can it be written) and, for each course data
+set, whether its train and test files are there. Locations come from
+``cnncourse.data`` (its ``DATASETS`` registry), never from a second list here.
+
+A student pastes the report into a help request; an instructor runs it on a
+JupyterHub image. It never raises: whatever cannot be found or read is
+reported as such.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+__all__ = ["doctor_report"]
+
+_WIDTH = 12  # label column
+
+
+def doctor_report(root: str | os.PathLike | None = None) -> str:
+    """A multi-line report of the software, hardware and data this machine offers.
+
+    Args:
+        root: the data root to inspect (default: ``cnncourse.data.data_root()``,
+            i.e. ``$CNNCOURSE_DATA`` or the per-user cache).
+
+    Returns:
+        Plain text, one fact per line; problems are reported, never raised.
+
+    Example:
+        >>> print(doctor_report())
+        cnncourse doctor
+        Python      3.11.7 (/home/student/course/.venv/bin/python)
+        torch       2.5.1
+        ...
+    """
+    lines = ["cnncourse doctor"]
+    for section in (_software, _hardware, _settings):
+        lines += _safely(section)
+    lines += _safely(lambda: _data(root))
+    return "\n".join(lines)
+
+
+def _safely(section: Callable[[], list[str]]) -> list[str]:
+    try:
+        return section()
+    except Exception as err:  # the report must come out whatever breaks
+        return [_line("error", f"{type(err).__name__}: {err}")]
+
+
+def _line(label: str, text: str) -> str:
+    return f"{label:<{_WIDTH}}{text}"
+
+
+def _software() -> list[str]:
+    from cnncourse import __version__
+
+    lines = [_line("cnncourse", __version__),
+             _line("Python", f"{platform.python_version()} ({sys.executable})"),
+             _line("platform", f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores")]
+    try:
+        import torch
+
+        lines.append(_line("torch", torch.__version__))
+    except Exception as err:
+        lines.append(_line("torch", f"does not import ({type(err).__name__}: {err}); reinstall: make install"))
+        return lines
+    try:
+        import torchvision
+
+        lines.append(_line("torchvision", f"{torchvision.__version__} (imports)"))
+    except Exception as err:
+        lines.append(_line("torchvision", f"does not import ({type(err).__name__}: {err}); torch and torchvision "
+                                          f"must be matching builds: rm -rf .venv and run make again"))
+    return lines
+
+
+def _hardware() -> list[str]:
+    import torch
+
+    lines = []
+    if torch.cuda.is_available():
+        count = torch.cuda.device_count()
+        cuda = f"available, CUDA {torch.version.cuda}, {count} GPU{'s' if count != 1 else ''}"
+        lines.append(_line("CUDA", cuda))
+        for i in range(count):
+            try:
+                props = torch.cuda.get_device_properties(i)
+                lines.append(_line(f"  cuda:{i}", f"{props.name}, {props.total_memory / 2**30:.1f} GiB"))
+            except Exception as err:
+                lines.append(_line(f"  cuda:{i}", f"cannot be queried ({type(err).__name__}: {err})"))
+    else:
+        built = torch.version.cuda
+        lines.append(_line("CUDA", "not available" + (f" (torch built for CUDA {built}, but no usable GPU)"
+                                                      if built else " (a CPU-only torch build)")))
+    mps = getattr(torch.backends, "mps", None)
+    lines.append(_line("MPS", "available" if mps is not None and mps.is_available() else "not available"))
+    try:
+        from cnncourse.runtime import get_device
+
+        lines.append(_line("device", f"{get_device()} (what get_device() picks)"))
+    except Exception as err:
+        lines.append(_line("device", f"error: {err}"))
+    return lines
+
+
+def _settings() -> list[str]:
+    from cnncourse.runtime import current_budget
+
+    raw = os.environ.get("CNNCOURSE_BUDGET")
+    source = f"CNNCOURSE_BUDGET={raw}" if raw else "CNNCOURSE_BUDGET unset"
+    try:
+        return [_line("budget", f"{current_budget()} ({source})")]
+    except ValueError as err:
+        return [_line("budget", f"invalid: {err}")]
+
+
+def _data(root: str | os.PathLike | None) -> list[str]:
+    from cnncourse.data import DATASETS, SPLITS, data_root
+
+    if root is not None:
+        folder, source = Path(root).expanduser(), "given"
+    elif os.environ.get("CNNCOURSE_DATA", "").strip():
+        folder, source = data_root(), "from $CNNCOURSE_DATA"
+    else:
+        folder, source = data_root(), "the per-user cache; set CNNCOURSE_DATA to use another"
+    lines = [_line("data root", f"{folder} ({source})"), _line("", _root_state(folder))]
+    if not _is_dir(folder):
+        missing = [] if _exists(folder) else list(DATASETS)
+    else:
+        lines.append("datasets")
+        missing = []
+        for name, spec in DATASETS.items():
+            states = []
+            for split in SPLITS:
+                try:
+                    files, _ = spec.find(folder, split)
+                    state = "present" if files else "missing"
+                except OSError as err:
+                    state = f"unreadable ({err.strerror or err})"
+                if state != "present" and name not in missing:
+                    missing.append(name)
+                states.append(f"{split}: {state}")
+            lines.append(f"  {name:<{_WIDTH + 2}}" + ", ".join(states))
+    if missing:
+        lines.append(f"To fetch what is missing: cnncourse data fetch {' '.join(missing)} --root {folder}")
+        lines.append("Without the data, notebooks run only with CNNCOURSE_BUDGET=smoke (small offline stand-ins).")
+    return lines
+
+
+def _exists(folder: Path) -> bool:
+    try:
+        return folder.exists()
+    except OSError:
+        return False
+
+
+def _is_dir(folder: Path) -> bool:
+    try:
+        return folder.is_dir()
+    except OSError:
+        return False
+
+
+def _root_state(folder: Path) -> str:
+    try:
+        if not folder.exists():
+            parent = next((p for p in folder.parents if p.exists()), None)
+            can = parent is not None and os.access(parent, os.W_OK | os.X_OK)
+            return f"does not exist ({'it can be created' if can else 'and cannot be created here'})"
+        if not folder.is_dir():
+            return "is a file, not a folder: point CNNCOURSE_DATA or --root at a folder"
+    except OSError as err:
+        return f"cannot be inspected ({err.strerror or err})"
+    readable = os.access(folder, os.R_OK | os.X_OK)
+    writable = os.access(folder, os.W_OK | os.X_OK)
+    return (f"exists, {'readable' if readable else 'NOT readable'}, "
+            f"{'writable' if writable else 'read-only (fine for a shared mount; fetch needs another folder)'}")

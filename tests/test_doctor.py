@@ -1,0 +1,74 @@
+"""Tests of cnncourse.doctor.doctor_report: versions, the data root and which data sets are there."""
+
+from __future__ import annotations
+
+import gzip
+import platform
+import shutil
+import struct
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+
+from cnncourse.doctor import doctor_report
+
+
+def write_idx(path: Path, array: bytes, dims: tuple[int, ...]) -> None:
+    """A uint8 IDX file (MNIST's format), gzipped like the downloads."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = bytes([0, 0, 0x08, len(dims)]) + struct.pack(f">{len(dims)}I", *dims)
+    path.write_bytes(gzip.compress(header + array))
+
+
+def dataset_line(report: str, name: str) -> str:
+    lines = [line for line in report.splitlines() if line.split()[:1] == [name]]
+    assert len(lines) == 1, f"expected one line for {name} in the report, got {lines}:\n{report}"
+    return lines[0]
+
+
+def test_report_names_versions_and_root(tmp_path: Path) -> None:
+    report = doctor_report(tmp_path)
+    for expected in (platform.python_version(), torch.__version__, torchvision.__version__, str(tmp_path)):
+        assert expected in report, f"{expected!r} missing from the report:\n{report}"
+    assert "exists, readable, writable" in report, report
+    assert "CUDA" in report and "MPS" in report and "budget" in report, report
+
+
+def test_budget_and_default_root_come_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CNNCOURSE_DATA", str(tmp_path / "shared"))
+    monkeypatch.setenv("CNNCOURSE_BUDGET", "smoke")
+    report = doctor_report()
+    assert f"{tmp_path / 'shared'} (from $CNNCOURSE_DATA)" in report, report
+    assert "does not exist (it can be created)" in report, report
+    assert "budget      smoke" in report, report
+    monkeypatch.setenv("CNNCOURSE_BUDGET", "fast")
+    assert "budget      invalid" in doctor_report(tmp_path), "a bad CNNCOURSE_BUDGET must be reported, not raised"
+
+
+def test_dataset_written_in_tmp_shows_as_present(tmp_path: Path) -> None:
+    raw = tmp_path / "FashionMNIST" / "raw"
+    for prefix in ("train", "t10k"):
+        write_idx(raw / f"{prefix}-images-idx3-ubyte.gz", bytes(2 * 28 * 28), (2, 28, 28))
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte.gz", bytes([0, 1]), (2,))
+    (raw / "t10k-labels-idx1-ubyte.gz").unlink()
+    report = doctor_report(tmp_path)
+    assert dataset_line(report, "fashion_mnist").split()[1:] == ["train:", "present,", "test:", "missing"], report
+    assert dataset_line(report, "cifar10").split()[1:] == ["train:", "missing,", "test:", "missing"], report
+    assert "cnncourse data fetch mnist fashion_mnist cifar10" in report, report
+
+
+def test_real_mnist_test_files_show_as_present(tmp_path: Path, shared_mnist: Path) -> None:
+    target = tmp_path / "MNIST" / "raw"
+    shutil.copytree(shared_mnist, target)
+    report = doctor_report(tmp_path)
+    assert dataset_line(report, "mnist").split()[1:] == ["train:", "missing,", "test:", "present"], report
+
+
+def test_missing_or_bad_root_is_reported_not_raised(tmp_path: Path) -> None:
+    report = doctor_report(tmp_path / "nowhere")
+    assert "does not exist" in report and "datasets" not in report.splitlines(), report
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    assert "is a file, not a folder" in doctor_report(afile)
