@@ -98,6 +98,8 @@ def plot_history(history: object) -> Figure:
     groups: dict[str, dict[str, list[float]]] = {"loss": {}, "accuracy": {}}
     for key, values in series.items():
         split, metric = _split_key(key)
+        if all(math.isnan(value) for value in values):
+            continue  # e.g. val_top5 with fewer than 5 classes: None throughout
         if "loss" in metric:
             group = "loss"
         elif metric in ("acc", "accuracy") or metric.startswith("top"):

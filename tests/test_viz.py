@@ -277,3 +277,15 @@ def test_confident_mistakes_without_mistakes_and_bad_output() -> None:
     assert "no mistakes in 4 examples" in fig.axes[0].texts[0].get_text()
     with pytest.raises(ValueError, match="scores of shape"):
         viz.show_confident_mistakes(nn.Identity(), (images, torch.zeros(4, dtype=torch.long)))
+
+
+def test_plot_history_leaves_out_series_that_are_all_none():
+    """A val_top5 list of None (fewer than 5 classes) draws no empty legend entry."""
+    from cnncourse.train import History
+    from cnncourse.viz import plot_history
+
+    history = History(train_loss=[1.0, 0.5], train_acc=[0.5, 0.8], val_loss=[1.1, 0.6], val_acc=[0.4, 0.7],
+                      val_top5=[None, None])
+    fig = plot_history(history)
+    labels = [text.get_text() for ax in fig.axes for text in ax.get_legend().get_texts()]
+    assert not any("top5" in label for label in labels), f"expected no top5 curve, legend shows {labels}"
