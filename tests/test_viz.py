@@ -122,7 +122,8 @@ def test_plot_history_takes_a_train_history() -> None:
                       val_acc=[0.4, 0.6], val_top5=[None, None], lr=[0.1, 0.1], seconds=[1.0, 1.0])
     fig = viz.plot_history(history)
     labels = sorted(line.get_label() for ax in fig.axes for line in ax.lines)
-    assert labels == ["train", "train", "val", "val", "val top5"], f"curves drawn: {labels}"
+    # val_top5 is None throughout (fewer than 5 classes): no curve, no empty legend entry
+    assert labels == ["train", "train", "val", "val"], f"curves drawn: {labels}"
     with pytest.raises(ValueError, match="no loss or accuracy"):
         viz.plot_history({"seconds": [1.0]})
 
@@ -278,14 +279,3 @@ def test_confident_mistakes_without_mistakes_and_bad_output() -> None:
     with pytest.raises(ValueError, match="scores of shape"):
         viz.show_confident_mistakes(nn.Identity(), (images, torch.zeros(4, dtype=torch.long)))
 
-
-def test_plot_history_leaves_out_series_that_are_all_none():
-    """A val_top5 list of None (fewer than 5 classes) draws no empty legend entry."""
-    from cnncourse.train import History
-    from cnncourse.viz import plot_history
-
-    history = History(train_loss=[1.0, 0.5], train_acc=[0.5, 0.8], val_loss=[1.1, 0.6], val_acc=[0.4, 0.7],
-                      val_top5=[None, None])
-    fig = plot_history(history)
-    labels = [text.get_text() for ax in fig.axes for text in ax.get_legend().get_texts()]
-    assert not any("top5" in label for label in labels), f"expected no top5 curve, legend shows {labels}"
