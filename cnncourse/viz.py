@@ -353,8 +353,9 @@ def _image_grid(pictures: Sequence[np.ndarray], titles: Sequence[str] | None, *,
         raise ValueError("there are no images to show")
     ncols = min(ncols, n)
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + (0.35 if titles else 0)) * nrows),
-                             squeeze=False)
+    # The constrained layout keeps a figure title (suptitle) clear of the per-image titles.
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + (0.35 if titles else 0)) * nrows + 0.4),
+                             squeeze=False, layout="constrained")
     for i, ax in enumerate(axes.flat):
         if i >= n:
             fig.delaxes(ax)
@@ -370,7 +371,6 @@ def _image_grid(pictures: Sequence[np.ndarray], titles: Sequence[str] | None, *,
         ax.set_yticks([])
         if titles:
             ax.set_title(titles[i], fontsize=8)
-    fig.tight_layout()
     return fig
 
 
