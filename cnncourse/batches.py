@@ -5,10 +5,13 @@ Scope: turn an ``ImageDataset`` into an iterable of ``(x, y)`` batches for
 
 ``TensorBatcher`` moves the whole data set to the device once, as uint8 (MNIST's
 60,000 images are 47 MB, CIFAR-10's 50,000 are 154 MB), and builds each batch
-with a few tensor operations: index with a slice of this epoch's permutation,
-augment (random crop, horizontal flip) for the whole batch at once, convert to
-float and normalise with the data set's mean and std. No per-sample Python
-work, no worker processes, so small networks train as fast as the GPU allows.
+with a few tensor operations: gather the images of a slice of this epoch's
+permutation, augment (random crop and horizontal flip together, as one gather
+for the whole batch), convert to float and normalise with the data set's mean
+and std (one multiply and one add). No per-sample Python work, no worker
+processes, so small networks train as fast as the GPU allows; on a CPU a batch
+costs a fraction of a millisecond (``python -m bench`` measures it against
+torchvision's DataLoader).
 
 ``loader`` is the familiar ``torch.utils.data.DataLoader`` over the same data
 set (one ``__getitem__`` per sample): use it for image folders, for
@@ -91,8 +94,10 @@ class TensorBatcher:
         self.generator = torch.Generator().manual_seed(int(seed))
         self._images = dataset.images.to(self.device)  # once; uint8
         self._targets = dataset.targets.to(self.device)
-        self._mean = torch.tensor(dataset.mean, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
-        self._std = torch.tensor(dataset.std, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
+        mean = torch.tensor(dataset.mean, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
+        std = torch.tensor(dataset.std, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
+        # (pixels / 255 - mean) / std  ==  pixels * scale + shift: two passes over the batch instead of four
+        self._scale, self._shift = 1 / (255 * std), -mean / std
 
     def __len__(self) -> int:
         n = len(self.dataset)
@@ -104,35 +109,34 @@ class TensorBatcher:
         order = order.to(self.device)
         for b in range(len(self)):
             idx = order[b * self.batch_size : (b + 1) * self.batch_size]
-            images = self._images[idx]  # B x C x H x W, uint8
-            if self.crop:
-                images = self._random_crop(images)
-            if self.flip:
-                images = self._random_flip(images)
-            x = images.to(torch.float32).div(255).sub(self._mean).div(self._std)
+            images = self._images.index_select(0, idx)  # B x C x H x W, uint8 (a new tensor)
+            if self.crop or self.flip:
+                images = self._crop_and_flip(images)
+            x = images.to(torch.float32).mul_(self._scale).add_(self._shift)  # in place: x is new
             if self.transform is not None:
                 x = self.transform(x)
                 if not isinstance(x, torch.Tensor):
                     raise TypeError(f"transform {self.transform!r} should return a tensor, it returned {type(x).__name__}")
-            yield x, self._targets[idx]
+            yield x, self._targets.index_select(0, idx)
 
-    def _random_crop(self, images: torch.Tensor) -> torch.Tensor:
-        """Pad by ``crop`` pixels of zeros, then cut each image at its own random offset."""
+    def _crop_and_flip(self, images: torch.Tensor) -> torch.Tensor:
+        """Cut each image at its own random offset after padding by ``crop`` zeros, and mirror
+        about half of them left-right: both at once, as one gather of pixels."""
         b, c, h, w = images.shape
         p = self.crop
-        padded = torch.nn.functional.pad(images, (p, p, p, p))  # B x C x (H + 2p) x (W + 2p)
-        dy = torch.randint(0, 2 * p + 1, (b,), generator=self.generator).to(self.device)
-        dx = torch.randint(0, 2 * p + 1, (b,), generator=self.generator).to(self.device)
-        rows = (dy[:, None] + torch.arange(h, device=self.device))[:, None, :, None]  # B x 1 x H x 1
-        cols = (dx[:, None] + torch.arange(w, device=self.device))[:, None, None, :]  # B x 1 x 1 x W
-        batch = torch.arange(b, device=self.device)[:, None, None, None]
-        channel = torch.arange(c, device=self.device)[None, :, None, None]
-        return padded[batch, channel, rows, cols]  # B x C x H x W
-
-    def _random_flip(self, images: torch.Tensor) -> torch.Tensor:
-        """Mirror left-right each image with probability 1/2."""
-        chosen = (torch.rand(images.shape[0], generator=self.generator) < 0.5).to(self.device)
-        return torch.where(chosen[:, None, None, None], images.flip(-1), images)
+        if p:
+            images = torch.nn.functional.pad(images, (p, p, p, p))  # B x C x (H + 2p) x (W + 2p)
+        dy = torch.randint(0, 2 * p + 1, (b, 1), generator=self.generator).to(self.device)  # each crop's corner
+        dx = torch.randint(0, 2 * p + 1, (b, 1), generator=self.generator).to(self.device)
+        cols = torch.arange(w, device=self.device).expand(b, w)  # B x W: the columns to keep, left to right
+        if self.flip:
+            mirrored = (torch.rand(b, 1, generator=self.generator) < 0.5).to(self.device)
+            cols = torch.where(mirrored, cols.flip(1), cols)  # right to left for the mirrored ones
+        rows = dy + torch.arange(h, device=self.device)  # B x H
+        cols = dx + cols  # B x W
+        flat = rows[:, :, None] * images.shape[-1] + cols[:, None, :]  # B x H x W: positions in each padded image
+        flat = flat.view(b, 1, h * w).expand(b, c, h * w)  # the same positions in every channel
+        return images.flatten(2).gather(2, flat).view(b, c, h, w)
 
     def __repr__(self) -> str:
         augment = f"crop={self.crop}, flip={self.flip}" if (self.crop or self.flip) else "no augmentation"

@@ -1,0 +1,326 @@
+"""Tests of the benchmark suite (``bench/``) and of the speed work in the library that it measures.
+
+Nothing here measures or asserts a speed: the suite's benchmarks run end to end
+on tiny sizes and must write their tables; the data files they write are read
+back by torchvision (the oracle); the reference loops agree with
+``cnncourse.train``; and ``fit``'s ``check_every`` and the one-gather
+augmentation of ``TensorBatcher`` keep their meaning.
+"""
+
+from __future__ import annotations
+
+import math
+
+import nbformat
+import pytest
+import torch
+import torchvision
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, TensorDataset
+from torchvision.transforms.v2 import functional as TF
+
+from bench import files, loops
+from bench.__main__ import main
+from bench.clock import Side, side_by_side
+from bench.models import lenet
+from bench.notebooks import notebook_paths
+from bench.notebooks import run as run_notebooks
+from bench.settings import Settings
+from cnncourse.batches import TensorBatcher
+from cnncourse.data import ImageDataset, load
+from cnncourse.train import evaluate, fit
+
+CPU = torch.device("cpu")
+MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+# --- the suite end to end ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_every_benchmark_runs_end_to_end_and_writes_its_table(shared_mnist, tmp_path) -> None:
+    threads = torch.get_num_threads()
+    out = tmp_path / "out"
+    status = main(["throughput", "limit", "data_path", "time_to_accuracy", "transfer", "--size", "tiny",
+                   "--repeats", "1", "--threads", "1", "--digits", str(shared_mnist), "--out", str(out)])
+    assert status == 0, f"expected exit status 0 (no benchmark failed), got {status}; see the captured stderr"
+    assert torch.get_num_threads() == threads, f"main should restore {threads} threads, left {torch.get_num_threads()}"
+    text = (out / "results.md").read_text()
+    for heading in ("## 1. Training-loop throughput", "## 2. Distance to the limit", "## 3. Data path alone",
+                    "## 4. Time to 30% validation accuracy", "## 5. Transfer learning", "## Summary"):
+        assert heading in text, f"expected the section {heading!r} in results.md, got:\n{text[:2000]}"
+    for line in ("- date: ", "- machine: ", "- load average", "- versions: Python", f"torch {torch.__version__}",
+                 "- settings: size tiny, 1 timed runs per side", "torch.set_num_threads(1)"):
+        assert line in text, f"expected {line!r} in the header of results.md"
+    for side in ("| cnncourse: fit + TensorBatcher |", "| official example, num_workers=2 |",
+                 "| d2l train_ch6, num_workers=4 |", "| fit over the same prepared batches |",
+                 "| CIFAR-10 with augmentation | torchvision + DataLoader, num_workers=4 |",
+                 "| common loop: frozen backbone every epoch |"):
+        assert side in text, f"expected a table row starting {side!r} in results.md"
+    assert "goal ≥ 2×" in text and "goal ≥ 0.9×" in text, "the summary should state the goals of benchmarks 1 and 2"
+    assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", "results.png should be a PNG image"
+
+
+def test_the_command_line_refuses_bad_arguments(tmp_path, capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["--size", "reduced", "--repeats", "2", "--out", str(tmp_path)])
+    assert "at least 3 runs" in capsys.readouterr().err, "fewer than 3 repeats should be refused, with the reason"
+    with pytest.raises(SystemExit):
+        main(["speed", "--size", "tiny", "--out", str(tmp_path)])
+    assert "unknown benchmark(s) speed" in capsys.readouterr().err, "an unknown benchmark should be named"
+    assert not (tmp_path / "results.md").exists(), "nothing should be written after an argument error"
+
+
+def test_settings_are_validated(tmp_path) -> None:
+    with pytest.raises(ValueError, match="size must be one of full, reduced, tiny"):
+        Settings("huge", 3, 1, tmp_path, tmp_path)
+    with pytest.raises(ValueError, match="repeats must be a positive integer"):
+        Settings("tiny", 0, 1, tmp_path, tmp_path)
+    with pytest.raises(ValueError, match="threads must be a positive integer"):
+        Settings("tiny", 1, True, tmp_path, tmp_path)
+
+
+def test_missing_digits_are_named(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="t10k-images-idx3-ubyte.gz.*--digits"):
+        files.real_digits(tmp_path)
+
+
+# --- notebooks ---------------------------------------------------------------------------------
+
+
+def _notebook(path, *sources: str):
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, path)
+    return path
+
+
+@pytest.mark.slow
+def test_notebook_benchmark_runs_each_in_a_copy_in_the_smoke_budget(tmp_path) -> None:
+    good = _notebook(tmp_path / "nb" / "good" / "good.ipynb",
+                     "import os\nassert os.environ['CNNCOURSE_BUDGET'] == 'smoke', os.environ.get('CNNCOURSE_BUDGET')",
+                     "open('written.txt', 'w').write('a file written by the notebook')")
+    bad = _notebook(tmp_path / "nb" / "bad" / "bad.ipynb", "raise ValueError('broken on purpose')")
+    before = good.read_bytes()
+    table = run_notebooks(Settings("tiny", 1, 1, tmp_path, tmp_path / "work"), [good, bad])
+    rows = {row[0]: row for row in table.rows}
+    assert set(rows) == {"good.ipynb", "bad.ipynb", "**all notebooks**"}, f"unexpected rows {list(rows)}"
+    assert rows["good.ipynb"][1].endswith(" s") and "failed" not in rows["good.ipynb"][1], (
+        f"the good notebook should run in the smoke budget, got {rows['good.ipynb'][1]!r}")
+    assert "failed after" in rows["bad.ipynb"][1] and "ValueError: broken on purpose" in rows["bad.ipynb"][1], (
+        f"the failing notebook should be reported with its error, got {rows['bad.ipynb'][1]!r}")
+    assert rows["good.ipynb"][2] == "not measured (no GPU here)", f"got {rows['good.ipynb'][2]!r}"
+    assert "(1 failed)" in rows["**all notebooks**"][1], f"the total should count the failure: {rows['**all notebooks**']}"
+    assert not (good.parent / "written.txt").exists(), "the notebook should run in a copy of its folder, not in place"
+    assert good.read_bytes() == before, "the notebook file must not be modified"
+
+
+def test_every_assignment_and_lecture_is_listed(repo) -> None:
+    names = [p.relative_to(repo).as_posix() for p in notebook_paths(repo)]
+    for expected in ("source/02_lenet/lenet.ipynb", "course/02_lenet.ipynb"):
+        assert expected in names, f"expected {expected} among the notebooks to time, got {names}"
+    assert not any(name.startswith("release/") for name in names), f"student copies should not be timed: {names}"
+
+
+# --- data files, read back by torchvision ------------------------------------------------------
+
+
+def test_real_digits_and_mnist_files_read_back_by_torchvision(shared_mnist, tmp_path) -> None:
+    images, labels = files.real_digits(shared_mnist)
+    assert images.shape == (10000, 28, 28) and images.dtype == torch.uint8, f"got {images.shape} {images.dtype}"
+    counts = torch.bincount(labels, minlength=10).tolist()
+    assert counts == MNIST_TEST_COUNTS, f"expected the official test-set label counts {MNIST_TEST_COUNTS}, got {counts}"
+    train = files.repeat_to(images[:300], labels[:300], 700)
+    test = images[-50:], labels[-50:]
+    assert torch.equal(train[0][300:600], images[:300]) and torch.equal(train[1][600:], labels[:100]), (
+        "repeat_to should repeat the examples end to end")
+    files.write_mnist(tmp_path, train, test)
+    for split, (x, y) in (("train", train), ("test", test)):
+        theirs = torchvision.datasets.MNIST(str(tmp_path), train=split == "train", download=False)
+        assert torch.equal(theirs.data, x) and torch.equal(theirs.targets, y), f"torchvision reads back another {split} set"
+        ours = load("mnist", split, root=tmp_path, download=False)
+        assert torch.equal(ours.images[:, 0], x) and torch.equal(ours.targets, y), f"cnncourse reads another {split} set"
+
+
+def test_cifar_files_read_back_by_torchvision_with_their_own_checksums(tmp_path) -> None:
+    train, test = files.generated_images(23, seed=3), files.generated_images(7, seed=4)
+    files.write_cifar10(tmp_path, train, test)
+    with pytest.raises(RuntimeError, match="corrupted"):
+        torchvision.datasets.CIFAR10(str(tmp_path), train=True)  # the official checksums refuse them
+    generated = files.cifar10_class(tmp_path)
+    assert issubclass(generated, torchvision.datasets.CIFAR10)
+    for is_train, (x, y) in ((True, train), (False, test)):
+        theirs = generated(str(tmp_path), train=is_train)
+        got = torch.from_numpy(theirs.data).permute(0, 3, 1, 2)
+        assert torch.equal(got, x), f"torchvision reads back other images (train={is_train})"
+        assert theirs.targets == y.tolist(), f"torchvision reads back other labels (train={is_train})"
+        assert theirs.classes == files.CIFAR10_CLASSES, f"got classes {theirs.classes}"
+    ours = load("cifar10", "train", root=tmp_path, download=False)
+    assert torch.equal(ours.images, train[0]) and torch.equal(ours.targets, train[1]), "cnncourse reads other data"
+
+
+def test_idx_files_reject_what_they_cannot_hold(tmp_path) -> None:
+    with pytest.raises(ValueError, match="uint8 arrays of 1 or 3 dimensions"):
+        files.write_idx(tmp_path / "x", torch.zeros(2, 2))
+    (tmp_path / "junk").write_bytes(b"not an idx file")
+    with pytest.raises(ValueError, match="not a uint8 IDX file"):
+        files.read_idx(tmp_path / "junk")
+    with pytest.raises(ValueError, match="at least 5 images"):
+        files.write_cifar10(tmp_path, files.generated_images(4), files.generated_images(1))
+
+
+# --- timing and the reference loops ------------------------------------------------------------
+
+
+def test_side_by_side_interleaves_the_sides_and_keeps_every_run() -> None:
+    calls: list[str] = []
+
+    def side(name: str):
+        return lambda: calls.append(name) or {"call": len(calls)}
+
+    timings = side_by_side([Side("a", side("a")), Side("b", side("b"))], repeats=3)
+    assert calls == ["a", "b", "b", "a", "a", "b"], f"expected the order a b, b a, a b, got {calls}"
+    assert [e["call"] for e in timings["a"].extras] == [1, 4, 5], f"got {timings['a'].extras}"
+    assert timings["a"].extra("call") == 4, f"expected the median of 1, 4, 5, got {timings['a'].extra('call')}"
+    slept = side_by_side([Side("sleep", lambda: __import__("time").sleep(0.02))], repeats=1)["sleep"]
+    assert slept.seconds[0] >= 0.02 and slept.extras == [{}], f"expected >= 0.02 s and no extras, got {slept}"
+    with pytest.raises(ValueError, match="different names"):
+        side_by_side([Side("a", dict), Side("a", dict)], repeats=1)
+
+
+def test_lenet_is_lecture_two_s_network_and_leaves_the_random_state_alone() -> None:
+    state = torch.random.get_rng_state()
+    model = lenet(seed=3)
+    assert torch.equal(torch.random.get_rng_state(), state), "lenet() should not move the global random state"
+    assert sum(p.numel() for p in model.parameters()) == 61706, "LeNet-5 has 61,706 parameters"
+    again = lenet(seed=3)
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters())), "same seed, same weights"
+
+
+def _digits_like(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 1, 28, 28, generator=generator), torch.randint(0, 10, (n,), generator=generator)
+
+
+def test_reference_loops_agree_with_cnncourse(capsys) -> None:
+    x, y = _digits_like(96, seed=1)
+    test_loader = DataLoader(TensorDataset(x, y), batch_size=40)
+    model = lenet(seed=1)
+    accuracy = loops.example_test(model, CPU, test_loader)
+    assert accuracy == pytest.approx(evaluate(model, test_loader)["top1"]), "example_test and evaluate disagree"
+    assert "Test set: Average loss" in capsys.readouterr().out, "example_test should print as the example does"
+
+    train_loader = DataLoader(TensorDataset(*_digits_like(128, seed=2)), batch_size=32, shuffle=True)
+    started = __import__("time").perf_counter()
+    result = loops.d2l_train_ch6(model, train_loader, test_loader, 2, torch.optim.SGD(model.parameters(), lr=0.1), CPU)
+    outside = 2 * 128 / (__import__("time").perf_counter() - started)
+    assert result["test_acc"] == pytest.approx(evaluate(model, test_loader)["top1"]), "train_ch6's test accuracy is off"
+    assert result["book_examples_per_s"] >= outside, (
+        f"the book's Timer leaves out loading and evaluation, so its figure ({result['book_examples_per_s']:.0f}/s) "
+        f"cannot be below the outside clock's ({outside:.0f}/s)")
+
+
+def test_fit_updates_the_weights_exactly_as_the_bare_loop() -> None:
+    batches = [_digits_like(32, seed=s) for s in range(4)]
+    bare, fitted = lenet(seed=5), lenet(seed=5)
+    loops.bare_loop(bare, batches, epochs=2, optimizer=torch.optim.SGD(bare.parameters(), lr=0.05, momentum=0.9))
+    fit(fitted, batches, epochs=2, optimizer=torch.optim.SGD(fitted.parameters(), lr=0.05, momentum=0.9),
+        device=CPU, channels_last=False, progress=False)
+    for (name, a), b in zip(bare.named_parameters(), fitted.parameters()):
+        assert torch.allclose(a, b, atol=1e-6), f"{name} differs between the bare loop and fit by {(a - b).abs().max():.2g}"
+
+
+# --- the speed work in the library -------------------------------------------------------------
+
+
+class NaNAtStep(nn.Module):
+    """A small CNN whose loss becomes NaN at one training step (counted from 1)."""
+
+    def __init__(self, bad_step: int) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
+        self.bad_step, self.calls = bad_step, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.net(x)
+        if self.training:
+            self.calls += 1
+            if self.calls == self.bad_step:
+                return out * float("nan")
+        return out
+
+
+@pytest.mark.parametrize(
+    ("steps", "bad_step", "expected"),
+    [
+        (12, 6, r"step 6/12: .*updates of steps 6 to 7 reached the weights"),  # noticed at step 8, before its update
+        (12, 8, r"step 8/12: .*stopped before this step's update"),  # the checked step itself
+        (10, 9, r"step 9/10: .*updates of steps 9 to 10 reached the weights"),  # noticed at the end of the epoch
+    ],
+)
+def test_check_every_names_the_bad_step_and_the_updates_that_got_through(steps, bad_step, expected) -> None:
+    batches = [_digits_like(8, seed=s) for s in range(steps)]
+    with pytest.raises(FloatingPointError, match=rf"the loss became nan at epoch 1/2, {expected}") as caught:
+        fit(NaNAtStep(bad_step), batches, epochs=2, device=CPU, check_every=4, progress=False)
+    assert len(caught.value.history) == 0, "no epoch finished, so the history should be empty"
+
+
+def test_check_every_does_not_change_what_is_measured() -> None:
+    batches = [_digits_like(10 + s, seed=s) for s in range(7)]  # batches of different sizes
+    histories = [fit(NaNAtStep(bad_step=0), batches, epochs=2, device=CPU, check_every=n, progress=False)
+                 for n in (1, 3, 50)]  # bad_step=0: never NaN
+    for history in histories[1:]:
+        assert history.train_loss == histories[0].train_loss and history.train_acc == histories[0].train_acc, (
+            f"check_every changed the measured history: {history.train_loss} vs {histories[0].train_loss}")
+    with pytest.raises(ValueError, match="check_every must be a positive integer"):
+        fit(NaNAtStep(bad_step=0), batches, epochs=1, device=CPU, check_every=0)
+
+
+def test_running_loss_and_accuracy_are_sample_weighted_means() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
+    batches = [_digits_like(n, seed=n) for n in (5, 17, 3)]
+    frozen = torch.optim.SGD(model.parameters(), lr=0.0)  # no update: the epoch's figures are plain averages
+    history = fit(model, batches, epochs=1, optimizer=frozen, device=CPU, check_every=2, progress=False)
+    x, y = torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])
+    with torch.no_grad():
+        logits = model(x)
+    assert history.train_loss[0] == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-5)
+    assert history.train_acc[0] == pytest.approx((logits.argmax(1) == y).float().mean().item())
+
+
+def test_fit_uses_channels_last_on_the_cpu_by_default() -> None:
+    model = lenet()
+    fit(model, [_digits_like(8, seed=0)], epochs=1, device=CPU, progress=False)
+    assert model[0].weight.is_contiguous(memory_format=torch.channels_last), "conv weights should be channels-last"
+    plain = lenet()
+    fit(plain, [_digits_like(8, seed=0)], epochs=1, device=CPU, channels_last=False, progress=False)
+    assert plain[0].weight.is_contiguous(), "channels_last=False should keep the usual layout"
+
+
+def test_crop_and_flip_together_give_a_crop_of_the_padded_image_or_its_mirror() -> None:
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (64, 3, 9, 7), dtype=torch.uint8, generator=generator)
+    dataset = ImageDataset(images, torch.arange(64), mean=(0.5, 0.4, 0.3), std=(0.2, 0.3, 0.25))
+    batcher = TensorBatcher(dataset, 16, shuffle=False, augment={"crop": 2, "flip": True}, device=CPU)
+    x = torch.cat([batch for batch, _ in batcher])
+    mean, std = torch.tensor(dataset.mean).view(3, 1, 1), torch.tensor(dataset.std).view(3, 1, 1)
+    flips, offsets = 0, set()
+    for i in range(64):
+        padded = TF.pad(images[i], [2, 2, 2, 2])  # torchvision is the reference
+        candidates = {
+            (dy, dx, mirrored): (TF.horizontal_flip(crop) if mirrored else crop)
+            for dy in range(5) for dx in range(5) for mirrored in (False, True)
+            for crop in [TF.crop(padded, dy, dx, 9, 7)]
+        }
+        matches = [key for key, c in candidates.items() if torch.allclose(x[i], (c / 255 - mean) / std, atol=1e-5)]
+        assert matches, f"example {i} is neither a crop of its padded image nor a mirrored crop"
+        flips += all(key[2] for key in matches)
+        offsets.update(key[:2] for key in matches)
+    assert 16 < flips < 48, f"about half of 64 examples should be mirrored, got {flips}"
+    assert len(offsets) > 10, f"the crops should be at random offsets, saw {sorted(offsets)}"
+    assert not math.isnan(x.sum().item()), "the batch holds NaN"
