@@ -1,4 +1,4 @@
-"""Data sets of the course: MNIST, Fashion-MNIST and CIFAR-10 as uint8 tensors.
+"""Data sets of the course: MNIST, Fashion-MNIST, CIFAR-10 and Oxford-IIIT Pet as uint8 tensors.
 
 Scope: find a data set on disk, read it, download it when that is possible, and
 hand it over as an ``ImageDataset`` (all images in one uint8 N×C×H×W tensor).
@@ -9,17 +9,22 @@ hand it over as an ``ImageDataset`` (all images in one uint8 N×C×H×W tensor).
 - Layout: torchvision's, so ``torchvision.datasets.MNIST(root, download=True)``
   fills it: ``root/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte``
   (``.gz`` accepted too), ``root/FashionMNIST/raw/...``,
-  ``root/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}``. The
+  ``root/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}``,
+  ``root/oxford-iiit-pet/{images/*.jpg,annotations/{trainval,test}.txt}``. The
   four MNIST files may also sit directly in ``root/mnist/``.
 - ``load(name, split)`` tries, in order: the files under the root; a download
   (by default only where the root is writable and the server answers within
   2 s); in the smoke budget, an offline stand-in (``cnncourse.standins``); else
   ``DatasetNotFoundError`` naming every path looked at and the command to fetch.
-- ``fetch(names)`` downloads ahead of time (``cnncourse data fetch NAME --root DIR``).
+- ``fetch(names)`` downloads ahead of time (``cnncourse data fetch NAME --root DIR``),
+  data sets and also pretrained weights (``cnncourse.pretrained.BACKBONES``,
+  e.g. ``resnet18``, into ``root/weights/``).
 
 The files are read here with small readers (IDX: big-endian header then the
-array; CIFAR: Python pickles, unpickled with only NumPy's array classes allowed)
-that check what they read and name the file when something is wrong.
+array; CIFAR: Python pickles, unpickled with only NumPy's array classes allowed;
+Oxford-IIIT Pet: photos of every size, decoded as torchvision does, shorter side
+resized to 256 and centre-cropped to 256×256) that check what they read and
+name the file when something is wrong.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import struct
 import threading
 import zlib
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -215,6 +221,7 @@ _CIFAR_FILES = {
     "train": tuple(f"data_batch_{k}" for k in range(1, 6)),
     "test": ("test_batch",),
 }
+_PETS_LISTS = {"train": "trainval.txt", "test": "test.txt"}  # the official trainval/test split
 
 
 @dataclass(frozen=True)
@@ -227,18 +234,20 @@ class DatasetSpec:
 
     name: str  # what load() and `cnncourse data fetch` take
     title: str  # as people write it
-    kind: str  # file format: "idx" or "cifar"
+    kind: str  # file format: "idx", "cifar" or "pets" (a folder of photos and a list file per split)
     folders: tuple[str, ...]  # where under the root the files may be; the first is torchvision's
     classes: tuple[str, ...]
     mean: tuple[float, ...]  # published per-channel constants, pixels in [0, 1]
     std: tuple[float, ...]
-    image_shape: tuple[int, int, int]  # C, H, W
+    image_shape: tuple[int, int, int]  # C, H, W (for photos of every size: what they are resized and cropped to)
     torchvision_class: str  # the torchvision.datasets class that downloads it
     host: str  # the download server, for the quick network check
 
     def find(self, root: Path, split: str) -> tuple[dict[str, Path] | None, list[str]]:
         """The files of one split under root (by file name), or None; and every path looked at."""
         looked: list[str] = []
+        if self.kind == "pets":
+            return _find_pets(root, self.folders, split)
         for folder in self.folders:
             base = root / folder
             found: dict[str, Path] = {}
@@ -259,6 +268,8 @@ class DatasetSpec:
         if self.kind == "idx":
             image_file, label_file = (files[name] for name in self._files(split))
             return (*_read_idx_pair(image_file, label_file, self.image_shape[1:], len(self.classes)), list(self.classes))
+        if self.kind == "pets":
+            return _read_pets(files, self)
         return _read_cifar(files, split, self)
 
     def present(self, root: Path) -> bool:
@@ -270,6 +281,9 @@ class DatasetSpec:
         import torchvision.datasets  # imported here: slow, and only needed to download
 
         make = getattr(torchvision.datasets, self.torchvision_class)
+        if self.kind == "pets":
+            make(str(root), split="trainval", download=True)  # both splits come in one archive
+            return
         for train in (True, False):
             make(str(root), train=train, download=True)
 
@@ -314,6 +328,24 @@ DATASETS: dict[str, DatasetSpec] = {
         torchvision_class="CIFAR10",
         host="www.cs.toronto.edu",
     ),
+    "oxford_pets": DatasetSpec(
+        name="oxford_pets",
+        title="Oxford-IIIT Pet",
+        kind="pets",
+        folders=("oxford-iiit-pet",),
+        # 12 cat and 25 dog breeds (Parkhi et al. 2012), named as torchvision names them.
+        classes=("Abyssinian", "American Bulldog", "American Pit Bull Terrier", "Basset Hound", "Beagle", "Bengal",
+                 "Birman", "Bombay", "Boxer", "British Shorthair", "Chihuahua", "Egyptian Mau", "English Cocker Spaniel",
+                 "English Setter", "German Shorthaired", "Great Pyrenees", "Havanese", "Japanese Chin", "Keeshond",
+                 "Leonberger", "Maine Coon", "Miniature Pinscher", "Newfoundland", "Persian", "Pomeranian", "Pug",
+                 "Ragdoll", "Russian Blue", "Saint Bernard", "Samoyed", "Scottish Terrier", "Shiba Inu", "Siamese",
+                 "Sphynx", "Staffordshire Bull Terrier", "Wheaten Terrier", "Yorkshire Terrier"),
+        mean=(0.485, 0.456, 0.406),  # ImageNet's: the data set is meant for pretrained backbones
+        std=(0.229, 0.224, 0.225),
+        image_shape=(3, 256, 256),
+        torchvision_class="OxfordIIITPet",
+        host="www.robots.ox.ac.uk",
+    ),
 }
 
 
@@ -343,14 +375,16 @@ def load(name: str, split: str = "train", *, root: str | os.PathLike | None = No
     smoke budget, an offline stand-in (announced once); else an error.
 
     Args:
-        name: "mnist", "fashion_mnist" or "cifar10".
+        name: "mnist", "fashion_mnist", "cifar10" or "oxford_pets" (its "train"
+            split is the official trainval list, 3,680 photos; "test" has 3,669).
         split: "train" or "test".
         root: the data folder (default: ``data_root()``).
         download: True to try, False never to try; None (default) tries only
             where root is writable and the server answers within 2 s.
 
     Raises:
-        DatasetNotFoundError: not found, not downloaded, and not the smoke budget.
+        DatasetNotFoundError: not found, not downloaded, and not the smoke budget
+            (or no stand-in exists: Oxford-IIIT Pet has none).
         ValueError: an unknown name or split, or a damaged file (named in the message).
 
     Example:
@@ -374,7 +408,7 @@ def load(name: str, split: str = "train", *, root: str | os.PathLike | None = No
     if files is not None:
         images, targets, classes = spec.read(files, split)
         return ImageDataset(images, targets, classes=classes, mean=spec.mean, std=spec.std, name=spec.name, split=split)
-    if is_smoke():
+    if is_smoke() and spec.name in standins.STANDINS:
         standins.announce(spec.name)
         images, targets = standins.make(spec.name, split)
         info = standins.STANDINS[spec.name]
@@ -383,10 +417,12 @@ def load(name: str, split: str = "train", *, root: str | os.PathLike | None = No
 
 
 def fetch(names: str | Sequence[str], *, root: str | os.PathLike | None = None) -> None:
-    """Download data sets (both splits) into root, printing one line per data set.
+    """Download data sets (both splits) or pretrained weights into root, printing one line each.
 
     Args:
-        names: one name or several: "mnist", "fashion_mnist", "cifar10".
+        names: one name or several: data sets ("mnist", "fashion_mnist",
+            "cifar10", "oxford_pets") and backbones' weights ("resnet18", into
+            ``root/weights/``; "efficientnet_lite0" ships with its package).
         root: the data folder (default: ``data_root()``); created if missing.
 
     Raises:
@@ -395,15 +431,15 @@ def fetch(names: str | Sequence[str], *, root: str | os.PathLike | None = None) 
         RuntimeError: a download failed.
 
     Example:
-        >>> fetch(["mnist", "cifar10"], root="/srv/course-data")
+        >>> fetch(["mnist", "resnet18"], root="/srv/course-data")
         mnist: 60,000 train and 10,000 test images in /srv/course-data
-        cifar10: 50,000 train and 10,000 test images in /srv/course-data
+        resnet18: ResNet-18's ImageNet weights (44.7 MB) in /srv/course-data/weights/resnet18-f37072fd.pth
     """
     if isinstance(names, str):
         names = [names]
-    specs = [_spec(name) for name in names]
+    specs = [_fetchable(name) for name in names]
     if not specs:
-        raise ValueError(f"fetch needs at least one name; known: {', '.join(DATASETS)}")
+        raise ValueError(f"fetch needs at least one name; known: {', '.join(_known_names())}")
     folder = _root(root)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -416,11 +452,15 @@ def fetch(names: str | Sequence[str], *, root: str | os.PathLike | None = None) 
             try:
                 spec.download(folder)
             except Exception as err:  # torchvision raises many kinds; say which data set and what to do
+                where = folder / spec.folders[0] if isinstance(spec, DatasetSpec) else folder / "weights" / spec.file
                 raise RuntimeError(
                     f"downloading {spec.title} into {folder} failed ({type(err).__name__}: {err}); "
                     f"check the network connection and try again, or copy the files there by hand "
-                    f"(layout: {folder / spec.folders[0]})"
+                    f"(layout: {where})"
                 ) from err
+        if not isinstance(spec, DatasetSpec):
+            print(_weights_line(spec, folder), flush=True)
+            continue
         counts = []
         for split in SPLITS:
             files, looked = spec.find(folder, split)
@@ -428,6 +468,35 @@ def fetch(names: str | Sequence[str], *, root: str | os.PathLike | None = None) 
                 raise RuntimeError(f"{spec.title}'s {split!r} files are still missing after the download; looked for: {', '.join(looked)}")
             counts.append(len(spec.read(files, split)[1]))
         print(f"{spec.name}: {counts[0]:,} train and {counts[1]:,} test images in {folder}", flush=True)
+
+
+def _fetchable(name: str) -> Any:
+    """The DatasetSpec or BackboneSpec (cnncourse.pretrained) that ``name`` names."""
+    from cnncourse.pretrained import BACKBONES  # imported here: pretrained imports this module
+
+    if isinstance(name, str) and name.strip().lower() in BACKBONES:
+        return BACKBONES[name.strip().lower()]
+    try:
+        return _spec(name)
+    except ValueError:
+        key = name.strip().lower()
+        close = difflib.get_close_matches(key, _known_names(), n=1, cutoff=0.5)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown data set {name!r} (nor a backbone's weights); known: {', '.join(_known_names())}.{hint}") from None
+
+
+def _known_names() -> list[str]:
+    from cnncourse.pretrained import BACKBONES
+
+    return [*DATASETS, *BACKBONES]
+
+
+def _weights_line(spec: Any, folder: Path) -> str:
+    """What fetch prints for a backbone's weights file."""
+    if spec.package is not None:
+        return f"{spec.name}: {spec.title}'s ImageNet weights ship with the package {spec.package} ({spec.find()}); nothing to fetch"
+    path = folder / "weights" / spec.file
+    return f"{spec.name}: {spec.title}'s ImageNet weights ({path.stat().st_size / 1e6:.1f} MB) in {path}"
 
 
 # --- helpers of load and fetch --------------------------------------------------------------
@@ -510,7 +579,8 @@ def _not_found_message(spec: DatasetSpec, split: str, folder: Path, looked: list
     lines.append(f"Fetch it with:  cnncourse data fetch {spec.name} --root {folder}")
     if not _writable(folder):
         lines.append(f"({folder} is read-only: ask whoever manages it, or fetch into a folder you can write to and set CNNCOURSE_DATA to it.)")
-    lines.append("To run a notebook as a quick check without the data, set CNNCOURSE_BUDGET=smoke (it uses a small offline stand-in).")
+    if spec.name in standins.STANDINS:
+        lines.append("To run a notebook as a quick check without the data, set CNNCOURSE_BUDGET=smoke (it uses a small offline stand-in).")
     return "\n".join(lines)
 
 
@@ -623,3 +693,55 @@ def _read_cifar(files: dict[str, Path], split: str, spec: DatasetSpec) -> tuple[
             raise ValueError(f"{files['batches.meta']}: 'label_names' should list {len(spec.classes)} names; {_REFETCH}")
         classes = [n.decode("latin1") if isinstance(n, bytes) else str(n) for n in names]
     return torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(targets)), classes
+
+
+def _find_pets(root: Path, folders: tuple[str, ...], split: str) -> tuple[dict[str, Path] | None, list[str]]:
+    """Oxford-IIIT Pet's list file of one split and its images folder, or None; and every path looked at."""
+    looked: list[str] = []
+    for folder in folders:
+        listing = root / folder / "annotations" / _PETS_LISTS[split]
+        images = root / folder / "images"
+        looked += [str(listing), f"{images}/ (a folder of .jpg files)"]
+        if listing.is_file() and images.is_dir():
+            return {"list": listing, "images": images}, looked
+    return None, looked
+
+
+def _read_pets(files: dict[str, Path], spec: DatasetSpec) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Every photo of one split, decoded as torchvision does (PIL, RGB), resized and centre-cropped to the spec's size."""
+    listing = files["list"]
+    ids, labels = [], []
+    for number, line in enumerate(listing.read_text().splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split()
+        if len(parts) != 4 or not parts[1].isdigit() or not 1 <= int(parts[1]) <= len(spec.classes):
+            raise ValueError(f"{listing}, line {number}: expected 'IMAGE_ID CLASS(1-{len(spec.classes)}) SPECIES BREED', "
+                             f"got {line.strip()!r}; {_REFETCH}")
+        ids.append(parts[0])
+        labels.append(int(parts[1]) - 1)
+    if not ids:
+        raise ValueError(f"{listing} lists no images; {_REFETCH}")
+    paths = [files["images"] / f"{image_id}.jpg" for image_id in ids]
+    missing = [str(path) for path in paths if not path.is_file()]
+    if missing:
+        raise ValueError(f"{len(missing)} photos listed in {listing} are missing, e.g. {missing[0]}; {_REFETCH}")
+    side = spec.image_shape[1]
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:  # PIL and resizing release the GIL
+        images = list(pool.map(lambda path: _read_photo(path, side), paths))
+    return torch.stack(images), torch.tensor(labels, dtype=torch.int64), list(spec.classes)
+
+
+def _read_photo(path: Path, side: int) -> torch.Tensor:
+    """One photo as uint8 3×side×side: shorter side resized to ``side`` (bilinear, antialiased), centre cropped."""
+    from PIL import Image, UnidentifiedImageError  # imported here: only the photo data sets need them
+    from torchvision.transforms.v2 import functional as tvf
+
+    try:
+        with Image.open(path) as photo:
+            pixels = np.asarray(photo.convert("RGB"))  # some files are grey, CMYK or PNG: torchvision converts too
+    except (OSError, UnidentifiedImageError) as err:
+        raise ValueError(f"{path} is not a readable image ({err}); {_REFETCH}") from None
+    image = torch.from_numpy(pixels.copy()).permute(2, 0, 1)  # 3 x H x W
+    image = tvf.resize(image, [side], antialias=True)
+    return tvf.center_crop(image, [side, side]).contiguous()

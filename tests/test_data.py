@@ -574,3 +574,111 @@ def test_standins_are_learnable_by_a_small_cnn(name, one_thread):
     with torch.no_grad():
         accuracy = (model(x_test).argmax(1) == y_test).float().mean().item()
     assert accuracy > 0.5, f"a small CNN should learn the {name} stand-in well above chance (0.1) in 2 epochs, test accuracy {accuracy:.2f}"
+
+
+# --- Oxford-IIIT Pet: photos of every size ---------------------------------------------------
+
+
+def write_pets(root: Path, *, seed: int = 0) -> dict[str, list[tuple[str, int]]]:
+    """oxford-iiit-pet/ with one small photo per breed in each split (torchvision's layout and list format).
+
+    Photos have random sizes; one is grey, one is a PNG under a .jpg name (as a few real files are).
+    """
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    base = root / "oxford-iiit-pet"
+    (base / "images").mkdir(parents=True, exist_ok=True)
+    (base / "annotations").mkdir(parents=True, exist_ok=True)
+    raw_names = [c.replace(" ", "_") if i in (0, 5, 6, 7, 9, 11, 20, 23, 26, 27, 32, 33) else c.lower().replace(" ", "_")
+                 for i, c in enumerate(DATASETS["oxford_pets"].classes)]  # cat breeds are capitalised in the real ids
+    written: dict[str, list[tuple[str, int]]] = {}
+    for split, list_file, number in (("train", "trainval.txt", 1), ("test", "test.txt", 2)):
+        rows = []
+        for label, raw in enumerate(raw_names):
+            image_id = f"{raw}_{number}"
+            h, w = (int(v) for v in rng.integers(20, 60, size=2))
+            pixels = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+            picture = Image.fromarray(pixels)
+            if label == 3 and split == "test":
+                picture.convert("L").save(base / "images" / f"{image_id}.jpg", format="JPEG")
+            elif label == 4 and split == "train":
+                picture.save(base / "images" / f"{image_id}.jpg", format="PNG")
+            else:
+                picture.save(base / "images" / f"{image_id}.jpg", format="JPEG", quality=90)
+            species = 1 if raw[0].isupper() else 2
+            rows.append(f"{image_id} {label + 1} {species} 1")
+        order = rng.permutation(len(rows))
+        (base / "annotations" / list_file).write_text("\n".join(rows[i] for i in order) + "\n")
+        written[split] = [(rows[i].split()[0], int(rows[i].split()[1]) - 1) for i in order]
+    return written
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_oxford_pets_matches_torchvision(tmp_path, split):
+    from torchvision.transforms.v2 import functional as tvf
+
+    write_pets(tmp_path)
+    ours = load("oxford_pets", split, root=tmp_path, download=False)
+    oracle = torchvision.datasets.OxfordIIITPet(tmp_path, split="trainval" if split == "train" else "test", download=False)
+    assert ours.images.shape == (37, 3, 256, 256) and ours.images.dtype == torch.uint8, f"got {tuple(ours.images.shape)}"
+    assert ours.targets.tolist() == [oracle[i][1] for i in range(len(oracle))], "labels differ from torchvision's"
+    assert ours.classes == oracle.classes, f"class names should be torchvision's {oracle.classes}, got {ours.classes}"
+    for i in (0, 17, 36):
+        photo = tvf.pil_to_tensor(oracle[i][0])  # decoded by torchvision: PIL, converted to RGB
+        expected = tvf.center_crop(tvf.resize(photo, [256], antialias=True), [256, 256])
+        assert torch.equal(ours.images[i], expected), f"photo {i} should be torchvision's, resized to 256 and centre-cropped"
+    assert ours.mean == (0.485, 0.456, 0.406) and ours.std == (0.229, 0.224, 0.225), "ImageNet's constants expected"
+    assert not ours.standin and ours.name == "oxford_pets"
+
+
+def test_oxford_pets_has_no_standin_and_says_how_to_fetch(tmp_path, smoke_budget, capsys):
+    with pytest.raises(DatasetNotFoundError) as info:
+        load("oxford_pets", "train", root=tmp_path, download=False)
+    message = str(info.value)
+    assert f"cnncourse data fetch oxford_pets --root {tmp_path}" in message, message
+    assert str(tmp_path / "oxford-iiit-pet" / "annotations" / "trainval.txt") in message, message
+    assert "stand-in" not in message and capsys.readouterr().out == "", "no stand-in exists, so none may be offered"
+
+
+def test_oxford_pets_damaged_files_are_named(tmp_path):
+    write_pets(tmp_path)
+    listing = tmp_path / "oxford-iiit-pet" / "annotations" / "test.txt"
+    good = listing.read_text()
+    listing.write_text(good + "Bengal_99 38 1 1\n")
+    with pytest.raises(ValueError, match="line 38") as info:
+        load("oxford_pets", "test", root=tmp_path, download=False)
+    assert str(listing) in str(info.value)
+    listing.write_text(good + "Bengal_99 6 1 1\n")
+    with pytest.raises(ValueError, match="missing") as info:
+        load("oxford_pets", "test", root=tmp_path, download=False)
+    assert "Bengal_99.jpg" in str(info.value)
+    listing.write_text(good)
+    (tmp_path / "oxford-iiit-pet" / "images" / "beagle_2.jpg").write_bytes(b"not a photo")
+    with pytest.raises(ValueError, match="not a readable image") as info:
+        load("oxford_pets", "test", root=tmp_path, download=False)
+    assert "beagle_2.jpg" in str(info.value)
+
+
+def test_fetch_oxford_pets_and_weights(tmp_path, monkeypatch, capsys):
+    from cnncourse.pretrained import BackboneSpec
+
+    calls = []
+    monkeypatch.setattr(DatasetSpec, "download", lambda self, root: (calls.append(self.name), write_pets(Path(root))))
+
+    def fake_weights(self, root):
+        calls.append(self.name)
+        (Path(root) / "weights").mkdir(parents=True, exist_ok=True)
+        torch.save({"w": torch.zeros(1000)}, Path(root) / "weights" / self.file)
+
+    monkeypatch.setattr(BackboneSpec, "download", fake_weights)
+    fetch(["oxford_pets", "resnet18", "efficientnet_lite0"], root=tmp_path)
+    assert calls == ["oxford_pets", "resnet18"], f"only what is missing should be downloaded, got {calls}"
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == f"oxford_pets: 37 train and 37 test images in {tmp_path}", lines
+    assert lines[1].startswith("resnet18: ResNet-18's ImageNet weights (0.0 MB) in") and lines[1].endswith("resnet18-f37072fd.pth"), lines
+    assert lines[2].startswith("efficientnet_lite0:") and "ship with the package" in lines[2], lines
+    fetch("resnet18", root=tmp_path)
+    assert calls == ["oxford_pets", "resnet18"], "weights already there are not fetched again"
+    with pytest.raises(ValueError, match="Did you mean 'resnet18'"):
+        fetch("resnet81", root=tmp_path)

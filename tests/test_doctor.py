@@ -72,3 +72,18 @@ def test_missing_or_bad_root_is_reported_not_raised(tmp_path: Path) -> None:
     afile = tmp_path / "afile"
     afile.write_text("not a folder")
     assert "is a file, not a folder" in doctor_report(afile)
+
+
+def test_weights_are_reported_where_they_are_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    report = doctor_report(tmp_path)
+    assert dataset_line(report, "resnet18").split()[1:] == ["missing"], report
+    assert f"To fetch the missing weights: cnncourse data fetch resnet18 --root {tmp_path}" in report, report
+    assert dataset_line(report, "efficientnet_lite0").split()[1] == "present", "Lite0's weights ship with a package"
+    weights = tmp_path / "torch-home" / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    weights.parent.mkdir(parents=True)
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
+    report = doctor_report(tmp_path)
+    assert dataset_line(report, "resnet18").split()[1:] == ["present", f"({weights})"], report
+    assert "missing weights" not in report, report
