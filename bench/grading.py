@@ -27,6 +27,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -163,7 +164,8 @@ def scores(course: Path, assignment: str) -> dict[str, float]:
     with sqlite3.connect(course / "gradebook.db") as db:
         rows = db.execute(
             "SELECT sa.student_id, SUM(COALESCE(g.auto_score, 0)) FROM grade g "
-            "JOIN submitted_notebook sn ON g.notebook_id = sn.id JOIN submitted_assignment sa ON sn.assignment_id = sa.id "
+            "JOIN submitted_notebook sn ON g.notebook_id = sn.id "
+            "JOIN submitted_assignment sa ON sn.assignment_id = sa.id "
             "JOIN assignment a ON sa.assignment_id = a.id WHERE a.name = ? GROUP BY sa.student_id", (assignment,))
         return dict(rows.fetchall())
 
@@ -196,7 +198,7 @@ def throughput(assignment: str, students: int, workers: list[int], work: Path) -
 
 
 def corpus_outcomes(work: Path, workers: int) -> list[tuple[corpus.Case, dict[str, float], dict[str, float], str]]:
-    """Grade the fixture corpus once: (case, expected points, points got, first note) per case."""
+    """Grade the fixture corpus once: (case, expected points, points got, its notes) per case."""
     course = make_course(work / "corpus", "00_fixture")
     cases = corpus.cases("00_fixture")
     notebook = corpus.notebook_name("00_fixture")
@@ -210,7 +212,8 @@ def corpus_outcomes(work: Path, workers: int) -> list[tuple[corpus.Case, dict[st
                    max_output_bytes=1_000_000, progress=False)
     results = {r.student: r for r in report.results}
     return [(case, case.expected(report.test_cells), results[case.name].cells,
-             results[case.name].notes[0] if results[case.name].notes else "") for case in cases]
+             " / ".join(re.sub(r"^\S+\.ipynb( \([^)]*\))?(, |: )", "", note) for note in results[case.name].notes))
+            for case in cases]
 
 
 def markdown(batches: dict[str, list[Run]], outcomes: list, *, load: tuple, started: str) -> str:
@@ -235,8 +238,8 @@ def markdown(batches: dict[str, list[Run]], outcomes: list, *, load: tuple, star
                   "|---|---|---|---|---|"]
         for case, expected, got, note in outcomes:
             shown = note.replace("|", "\\|")
-            if len(shown) > 110:
-                shown = shown[:107] + "..."
+            if len(shown) > 200:
+                shown = shown[:197] + "..."
             lines.append(f"| `{case.name}` | {case.about} | {_points(got)} | {_points(expected)} | {shown} |")
     return "\n".join(lines) + "\n"
 
@@ -252,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--students", type=int, default=8, help="submissions per batch (default 8)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to measure")
     parser.add_argument("--no-corpus", action="store_true", help="skip the bad-submission corpus")
+    parser.add_argument("--corpus-only", action="store_true", help="only the bad-submission corpus")
     parser.add_argument("--out", default=None, help="also write the Markdown here")
     args = parser.parse_args(argv)
     os.environ.setdefault("CNNCOURSE_BUDGET", "smoke")
@@ -260,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="cnncourse-bench-grading-") as tmp:
         work = Path(tmp)
         batches = {}
-        for assignment in args.assignment:
+        for assignment in [] if args.corpus_only else args.assignment:
             print(f"[bench.grading] {assignment}: {args.students} submissions...", file=sys.stderr, flush=True)
             batches[assignment] = throughput(assignment, args.students, args.workers, work)
         outcomes = []

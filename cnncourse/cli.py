@@ -3,6 +3,8 @@
     cnncourse doctor                      what this machine offers the course
     cnncourse data fetch NAME... --root DIR   pre-fetch datasets for a shared mount
     cnncourse release [--check]           regenerate release/ from source/ (nbgrader)
+    cnncourse grade ASSIGNMENT [--workers N] [--student ID...]   autograde every submission, sandboxed
+    cnncourse check NOTEBOOK|FOLDER...    what would go wrong when a notebook is graded
 
 Each sub-command imports its module only when it runs, so ``--help`` is instant.
 """
@@ -34,6 +36,27 @@ def _release(args: argparse.Namespace) -> int:
     return release(args.assignments, check=args.check, course_dir=args.course_dir)
 
 
+def _grade(args: argparse.Namespace) -> int:
+    from cnncourse.grade import export_grades, generate_feedback, grade
+
+    report = grade(args.assignment, course_dir=args.course_dir, workers=args.workers, students=args.student or None,
+                   timeout=args.timeout, max_output_bytes=args.max_output_bytes, sandbox=args.sandbox,
+                   force=args.force, progress=not args.no_progress)
+    print(report.table())
+    if args.export:
+        print(f"grades written to {export_grades(args.assignment, args.export, course_dir=args.course_dir)}")
+    if args.feedback:
+        return generate_feedback(args.assignment, course_dir=args.course_dir)
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from cnncourse.check import check
+
+    return check(args.targets, release=args.release, course_dir=args.course_dir, run=not args.no_run,
+                 timeout=args.timeout, max_output_bytes=args.max_output_bytes, sandbox=args.sandbox)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of the ``cnncourse`` command, one sub-parser per sub-command."""
     parser = argparse.ArgumentParser(prog="cnncourse", description="Helpers for the cnncourse course.")
@@ -55,6 +78,33 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--check", action="store_true", help="change nothing; exit 1 if release/ is out of date")
     release.add_argument("--course-dir", default=".", help="the nbgrader course directory (default: .)")
     release.set_defaults(run=_release)
+
+    grade = commands.add_parser("grade", help="autograde every submission with nbgrader, N at a time, sandboxed")
+    grade.add_argument("assignment", metavar="ASSIGNMENT", help="the assignment's folder name in source/")
+    grade.add_argument("--workers", type=int, default=None,
+                       help="submissions at a time (default: one per GPU, else one per core)")
+    grade.add_argument("--student", nargs="+", metavar="ID", help="grade only these students")
+    grade.add_argument("--timeout", type=int, default=None,
+                       help="seconds per cell (default: the course's Execute.timeout)")
+    grade.add_argument("--max-output-bytes", type=int, default=10_000_000, help="most output one cell may print")
+    grade.add_argument("--sandbox", default="auto", help="auto, full, namespaces, user or off (see README)")
+    grade.add_argument("--force", action="store_true", help="regrade submissions that did not change")
+    grade.add_argument("--export", metavar="CSV", help="also write the grades to this CSV file")
+    grade.add_argument("--feedback", action="store_true", help="also run nbgrader generate_feedback")
+    grade.add_argument("--no-progress", action="store_true", help="no progress bar")
+    grade.add_argument("--course-dir", default=".", help="the nbgrader course directory (default: .)")
+    grade.set_defaults(run=_grade)
+
+    check = commands.add_parser("check", help="check notebooks before submitting, or a folder of submissions")
+    check.add_argument("targets", nargs="+", metavar="NOTEBOOK", help="notebooks, or folders of notebooks")
+    check.add_argument("--release", default=None, help="the released notebook (or its folder) to compare with")
+    check.add_argument("--course-dir", default=None, help="find release/ here (default: the nearest nbgrader course)")
+    check.add_argument("--no-run", action="store_true", help="do not run the notebooks (structure and size only)")
+    check.add_argument("--timeout", type=float, default=600, help="seconds per cell when running (default 600)")
+    check.add_argument("--max-output-bytes", type=int, default=5_000_000, help="most saved output a notebook may hold")
+    check.add_argument("--sandbox", default="off",
+                       help="isolate the run: auto, full, namespaces, user or off (default)")
+    check.set_defaults(run=_check)
     return parser
 
 

@@ -1,0 +1,130 @@
+"""The grading table: what ``cnncourse grade`` found, per student and per test cell.
+
+Scope: two plain records, ``SubmissionResult`` (one student) and
+``GradingReport`` (one run), and the text table printed at the end of a run:
+scores, the share of the cohort that passed each test cell, and the
+submissions that need an instructor's attention, with the reason in words.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass, field
+
+
+@dataclass
+class SubmissionResult:
+    """What grading one student's submission gave.
+
+    Attributes:
+        student: the student id.
+        status: "graded" (now), "unchanged" (graded before, same files and settings) or "failed".
+        score: autograded plus manual points in the gradebook.
+        max_score: the assignment's total points.
+        cells: per autograded test cell (grade_id), the points it got.
+        manual: how many answers still need grading by hand.
+        notes: sentences for the "needs attention" part of the table.
+        seconds: wall-clock time of the grading (0 for unchanged).
+    """
+
+    student: str
+    status: str
+    score: float = 0.0
+    max_score: float = 0.0
+    cells: dict[str, float] = field(default_factory=dict)
+    manual: int = 0
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class GradingReport:
+    """The outcome of ``grade``: one result per student, and how the run went.
+
+    Attributes:
+        assignment: the assignment graded.
+        results: one ``SubmissionResult`` per selected student, sorted by id.
+        test_cells: the autograded test cells, with their points, in notebook order.
+        workers: how many submissions were graded at a time.
+        sandbox: the sandbox mode used.
+        seconds: wall-clock time of the whole run.
+        warnings: notes about the run itself (isolation, permissions).
+    """
+
+    assignment: str
+    results: list[SubmissionResult]
+    test_cells: dict[str, float]
+    workers: int
+    sandbox: str
+    seconds: float
+    warnings: list[str] = field(default_factory=list)
+
+    def pass_rates(self) -> dict[str, float]:
+        """Per test cell, the share of students that got all its points.
+
+        Example:
+            >>> report.pass_rates()  # doctest: +SKIP
+            {'test_double': 0.75, 'test_clip_sum': 0.5}
+        """
+        if not self.results:
+            return {cell: 0.0 for cell in self.test_cells}
+        return {cell: sum(r.cells.get(cell, 0) >= points for r in self.results) / len(self.results)
+                for cell, points in self.test_cells.items()}
+
+    def attention(self) -> list[SubmissionResult]:
+        """The submissions with notes (failed, tampered, timed out, edited, ...).
+
+        Example:
+            >>> [r.student for r in report.attention()]  # doctest: +SKIP
+            ['mallory']
+        """
+        return [r for r in self.results if r.notes or r.status == "failed"]
+
+    def table(self) -> str:
+        """The grading table: scores per student, pass rate per test cell, what needs attention.
+
+        Example:
+            >>> print(report.table())  # doctest: +SKIP
+            00_fixture: 3 submissions, 3 graded now, 0 unchanged; 2 workers, 8 s; sandbox full
+            ...
+        """
+        graded = sum(r.status == "graded" for r in self.results)
+        unchanged = sum(r.status == "unchanged" for r in self.results)
+        failed = sum(r.status == "failed" for r in self.results)
+        head = (f"{self.assignment}: {len(self.results)} submission{'s' if len(self.results) != 1 else ''}, "
+                f"{graded} graded now, {unchanged} unchanged since the last run"
+                + (f", {failed} failed" if failed else "")
+                + f"; {self.workers} worker{'s' if self.workers != 1 else ''}, {self.seconds:.0f} s; "
+                f"sandbox {self.sandbox}")
+        lines = [head, *(f"warning: {w}" for w in self.warnings), ""]
+        width = max([len("student")] + [len(r.student) for r in self.results])
+        lines.append(f"{'student':<{width}}  {'score':>13}  {'by hand':>7}  status")
+        for r in self.results:
+            score = f"{format_points(r.score)}/{format_points(r.max_score)}"
+            flag = f"  ({len(r.notes)} note{'s' if len(r.notes) != 1 else ''})" if r.notes else ""
+            lines.append(f"{r.student:<{width}}  {score:>13}  {r.manual:>7}  {r.status}{flag}")
+        if self.test_cells:
+            lines.append("")
+            cell_width = max(len("test cell"), *(len(c) for c in self.test_cells))
+            lines.append(f"{'test cell':<{cell_width}}  {'points':>6}  passed by")
+            for cell, rate in self.pass_rates().items():
+                lines.append(f"{cell:<{cell_width}}  {format_points(self.test_cells[cell]):>6}  {rate:6.0%}")
+        attention = self.attention()
+        lines.append("")
+        lines.append("needs attention: none" if not attention else f"needs attention ({len(attention)}):")
+        for r in attention:
+            for i, note in enumerate(r.notes or ["grading failed"]):
+                prefix = f"  {r.student}: " if i == 0 else " " * (len(r.student) + 4)
+                lines.append(textwrap.fill(note, width=110, initial_indent=prefix,
+                                           subsequent_indent=" " * (len(r.student) + 6)))
+        return "\n".join(lines)
+
+
+def format_points(value: float) -> str:
+    """Points without a needless ".0".
+
+    Example:
+        >>> format_points(40.0), format_points(2.5)
+        ('40', '2.5')
+    """
+    return f"{value:g}"
