@@ -9,8 +9,15 @@ BIN    := $(VENV)/bin
 # JupyterLab refuses to run as root unless told; containers often run as root.
 AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# `make course` serves this folder. Both can be set on the command line: COURSE_DIR is the folder
+# served and the working directory (nbgrader's Validate reads nbgrader_config.py there), LAB_OPTIONS
+# adds JupyterLab options. tests/test_browser.py runs this target on a copy of the course, with a
+# free port and a token, its own BIN, and `-o .venv/.installed` so that nothing is reinstalled.
+COURSE_DIR  ?= $(CURDIR)
+LAB_OPTIONS ?=
+
 course: $(VENV)/.installed
-	$(BIN)/jupyter lab $(AS_ROOT) --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/course
+	cd "$(COURSE_DIR)" && "$(abspath $(BIN))/jupyter" lab $(AS_ROOT) --ServerApp.root_dir="$(COURSE_DIR)" --LabApp.default_url=/lab/tree/course $(LAB_OPTIONS)
 
 test: $(VENV)/.installed
 	CNNCOURSE_BUDGET=smoke $(BIN)/python -m pytest --nbval-lax tests source course

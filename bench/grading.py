@@ -11,6 +11,11 @@ course directories it measures
 - the bad-submission corpus (tests/fixtures/submissions/00_fixture.json),
   graded once: what each case gets and the grading table's note.
 
+``run(settings)`` is benchmark 6 of ``python -m bench``: the same batch graded
+by nbgrader's sequential autograde and by ``cnncourse grade`` with 1 and 2
+workers, side by side, interleaved, the median of the repeats (a table and a
+ratio in ``bench/results.md``). ``main`` below adds memory and the corpus.
+
 Run it on a quiet machine; the load average is recorded before and after::
 
     .venv/bin/python -m bench.grading                                  # both assignments, 1 and 2 workers
@@ -43,6 +48,9 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from fixtures.submissions import corpus  # noqa: E402  (the corpus lives with the tests)
 
+from bench.clock import Side, side_by_side  # noqa: E402
+from bench.report import Ratio, Table, seconds_text  # noqa: E402
+from bench.settings import Settings  # noqa: E402
 from cnncourse import sandbox  # noqa: E402
 from cnncourse.grade import grade  # noqa: E402
 from cnncourse.release import nbgrader_environment  # noqa: E402
@@ -195,6 +203,68 @@ def throughput(assignment: str, students: int, workers: list[int], work: Path) -
         runs.append(Run(f"cnncourse grade, {count} worker{'s' if count > 1 else ''}", count, seconds, students,
                         memory.peak_total_mb, memory.peak_process_mb, scores(course, assignment)))
     return runs
+
+
+# Benchmark 6 in the suite: which assignment, how many submissions, which worker counts.
+SUITE_SIZES = {
+    "full": {"assignment": "01_conv_arithmetic", "students": 8, "workers": [1, 2]},
+    "reduced": {"assignment": "00_fixture", "students": 8, "workers": [1, 2]},
+    "tiny": {"assignment": "00_fixture", "students": 1, "workers": [2]},
+}
+NBGRADER = "nbgrader autograde (sequential)"
+
+
+def run(settings: Settings) -> Table:
+    """Benchmark 6: submissions graded per minute, ``cnncourse grade`` against nbgrader's autograde.
+
+    Every side grades a fresh copy of the same course (the same submissions,
+    all the right answers); the wall clock includes starting the workers and
+    writing the gradebook. Each side's scores are compared with nbgrader's.
+
+    Example:
+        >>> run(Settings("tiny", 1, 1, SHARED_MNIST, Path("/tmp/bench"))).key
+        'grading'
+    """
+    size = settings.pick(SUITE_SIZES)
+    assignment, students = size["assignment"], size["students"]
+    os.environ.setdefault("CNNCOURSE_BUDGET", "smoke")
+    template = make_course(settings.work / f"grading-{assignment}", assignment)
+    submit(template, assignment, [f"student{i:03d}" for i in range(students)],
+           next(c for c in corpus.cases(assignment) if c.name == "good"))
+    copies = iter(range(10**6))
+    got: dict[str, list[dict[str, float]]] = {}
+
+    def side(name: str, workers: int | None) -> Side:
+        def grade_a_copy() -> dict[str, float | None]:
+            course = settings.work / f"grading-run-{next(copies)}"
+            shutil.copytree(template, course)
+            if workers is None:
+                _nbgrader(course, "autograde", assignment, "--force")
+            else:
+                grade(assignment, course_dir=course, workers=workers, progress=False)
+            got.setdefault(name, []).append(scores(course, assignment))
+            shutil.rmtree(course, ignore_errors=True)
+            return {}
+        return Side(name, grade_a_copy)
+
+    sides = [side(NBGRADER, None)] + [side(f"cnncourse grade, {n} worker{'s' * (n > 1)}", n) for n in size["workers"]]
+    timings = side_by_side(sides, repeats=settings.repeats)
+    reference = got[NBGRADER][0]
+    base = timings[NBGRADER].median
+    rows = [[name, seconds_text(t), f"{60 * students / t.median:.1f}", f"{base / t.median:.2f}×",
+             "yes" if all(s == reference for s in got[name]) else "NO"] for name, t in timings.items()]
+    best = min((name for name in timings if name != NBGRADER), key=lambda name: timings[name].median)
+    return Table(
+        key="grading",
+        title="6. Grading: submissions per minute",
+        setup=(f"{students} submissions of `{assignment}` (all the right answers, budget "
+               f"{os.environ['CNNCOURSE_BUDGET']}), each side grading a fresh copy of the same course; "
+               f"{settings.repeats} runs per side. Workers are sandboxed kernels (`{sandbox.available_modes()[0]}`)."),
+        columns=["side", "wall clock", "submissions / minute", "vs nbgrader", "same scores as nbgrader"],
+        rows=rows,
+        ratios=[Ratio(f"{best} vs nbgrader's sequential autograde", base / timings[best].median)],
+        notes=["Memory and the bad-submission corpus: `python -m bench.grading` (the README's instructor section)."],
+    )
 
 
 def corpus_outcomes(work: Path, workers: int) -> list[tuple[corpus.Case, dict[str, float], dict[str, float], str]]:

@@ -42,13 +42,14 @@ MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 def test_every_benchmark_runs_end_to_end_and_writes_its_table(shared_mnist, tmp_path) -> None:
     threads = torch.get_num_threads()
     out = tmp_path / "out"
-    status = main(["throughput", "limit", "data_path", "time_to_accuracy", "transfer", "--size", "tiny",
+    status = main(["throughput", "limit", "data_path", "time_to_accuracy", "transfer", "grading", "--size", "tiny",
                    "--repeats", "1", "--threads", "1", "--digits", str(shared_mnist), "--out", str(out)])
     assert status == 0, f"expected exit status 0 (no benchmark failed), got {status}; see the captured stderr"
     assert torch.get_num_threads() == threads, f"main should restore {threads} threads, left {torch.get_num_threads()}"
     text = (out / "results.md").read_text()
     for heading in ("## 1. Training-loop throughput", "## 2. Distance to the limit", "## 3. Data path alone",
-                    "## 4. Time to 30% validation accuracy", "## 5. Transfer learning", "## Summary"):
+                    "## 4. Time to 30% validation accuracy", "## 5. Transfer learning",
+                    "## 6. Grading: submissions per minute", "## Summary"):
         assert heading in text, f"expected the section {heading!r} in results.md, got:\n{text[:2000]}"
     for line in ("- date: ", "- machine: ", "- load average", "- versions: Python", f"torch {torch.__version__}",
                  "- settings: size tiny, 1 timed runs per side", "torch.set_num_threads(1)"):
@@ -56,8 +57,11 @@ def test_every_benchmark_runs_end_to_end_and_writes_its_table(shared_mnist, tmp_
     for side in ("| cnncourse: fit + TensorBatcher |", "| official example, num_workers=2 |",
                  "| d2l train_ch6, num_workers=4 |", "| fit over the same prepared batches |",
                  "| CIFAR-10 with augmentation | torchvision + DataLoader, num_workers=4 |",
-                 "| common loop: frozen backbone every epoch |"):
+                 "| common loop: frozen backbone every epoch |",
+                 "| nbgrader autograde (sequential) |", "| cnncourse grade, 2 workers |"):
         assert side in text, f"expected a table row starting {side!r} in results.md"
+    grading_row = next(line for line in text.splitlines() if line.startswith("| cnncourse grade, 2 workers |"))
+    assert grading_row.endswith("| yes |"), f"cnncourse grade should give nbgrader's scores, the row says: {grading_row}"
     assert "goal ≥ 2×" in text and "goal ≥ 0.9×" in text, "the summary should state the goals of benchmarks 1 and 2"
     assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", "results.png should be a PNG image"
 
