@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: course test install clean
+.PHONY: course test site install clean
 
 # JupyterLab refuses to run as root unless told; containers often run as root.
 AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
@@ -21,6 +21,10 @@ course: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	CNNCOURSE_BUDGET=smoke $(BIN)/python -m pytest --nbval-lax tests source course
+
+# The lectures (executed in the smoke budget) and the student notebooks as a static site in _site/.
+site: $(VENV)/.installed
+	$(BIN)/cnncourse site --out _site
 
 install: $(VENV)/.installed
 

@@ -5,6 +5,7 @@
     cnncourse release [--check]           regenerate release/ from source/ (nbgrader)
     cnncourse grade ASSIGNMENT [--workers N] [--student ID...]   autograde every submission, sandboxed
     cnncourse check NOTEBOOK|FOLDER...    what would go wrong when a notebook is graded
+    cnncourse site [--out DIR] [--budget smoke|full] [--timeout S]   the lectures as a static HTML site
 
 Each sub-command imports its module only when it runs, so ``--help`` is instant.
 """
@@ -57,6 +58,20 @@ def _check(args: argparse.Namespace) -> int:
                  timeout=args.timeout, max_output_bytes=args.max_output_bytes, sandbox=args.sandbox)
 
 
+def _site(args: argparse.Namespace) -> int:
+    from cnncourse.site import build
+
+    site = build(args.out, course_dir=args.course_dir, budget=args.budget, timeout=args.timeout, jobs=args.jobs,
+                 keep_going=args.keep_going, progress=True)
+    if site.failures:
+        print(f"cnncourse site: {len(site.failures)} lecture cell(s) raised; their pages show the error:",
+              file=sys.stderr)
+        for failure in site.failures:
+            print(f"  {failure}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of the ``cnncourse`` command, one sub-parser per sub-command."""
     parser = argparse.ArgumentParser(prog="cnncourse", description="Helpers for the cnncourse course.")
@@ -105,6 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--sandbox", default="off",
                        help="isolate the run: auto, full, namespaces, user or off (default)")
     check.set_defaults(run=_check)
+
+    site = commands.add_parser("site", help="build the lectures and student notebooks into a static HTML site")
+    site.add_argument("--out", default="_site", metavar="DIR", help="the site folder (default: _site)")
+    site.add_argument("--budget", choices=("smoke", "full"), default="smoke",
+                      help="the lectures' training budget (default: smoke, minutes on a CPU)")
+    site.add_argument("--timeout", type=float, default=600, metavar="S", help="seconds per cell (default 600)")
+    site.add_argument("--jobs", type=int, default=2, metavar="N", help="lectures executed at a time (default 2)")
+    site.add_argument("--keep-going", action="store_true",
+                      help="when a lecture cell raises, show the error on its page and go on (exit status 1)")
+    site.add_argument("--course-dir", default=".", help="the course root, holding course/ and release/ (default: .)")
+    site.set_defaults(run=_site)
     return parser
 
 

@@ -25,3 +25,18 @@ def shared_mnist() -> Path:
     if not (SHARED_MNIST / "t10k-images-idx3-ubyte.gz").exists():
         pytest.skip(f"the real MNIST test-set files are not at {SHARED_MNIST} (../shared/data/mnist beside the repository)")
     return SHARED_MNIST
+
+
+@pytest.fixture(scope="session")
+def site_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The course's static HTML site (``cnncourse site``), built once per session: the folder holding index.html.
+
+    The lectures are executed with the smoke budget, two kernels at a time
+    (40-90 s on 2 CPU cores), at most 300 s per cell; a lecture cell that raises
+    fails every test that uses the site, with the notebook, cell and error in the message.
+    """
+    from cnncourse.site import build  # here, not at the top: nbconvert takes a second to import
+
+    folder = tmp_path_factory.mktemp("site") / "_site"
+    build(folder, course_dir=REPO, budget="smoke", jobs=2, timeout=300)
+    return folder
