@@ -71,12 +71,21 @@ def make_course(root: Path, assignment: Assignment) -> Path:
 
 def run_nbgrader(course: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
     """Run ``nbgrader ARGS`` in ``course`` (a subprocess); fail the test with nbgrader's output if it fails."""
-    command = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={course}"]
     env = nbgrader_environment()
     env.setdefault("CNNCOURSE_BUDGET", "smoke")
-    done = subprocess.run(command, cwd=course, env=env, capture_output=True, text=True, timeout=timeout)
+    return run_module("nbgrader", *args, f"--CourseDirectory.root={course}", cwd=course, env=env, timeout=timeout)
+
+
+def run_module(module: str, *args: str, cwd: Path, env: dict[str, str], timeout: float,
+               who: str = "") -> subprocess.CompletedProcess:
+    """Run ``python -m MODULE ARGS`` in ``cwd``; fail the test with the end of its output if it fails.
+
+    ``who`` (e.g. "alice's ") starts the failure message.
+    """
+    done = subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
     if done.returncode != 0:
-        pytest.fail(f"`nbgrader {' '.join(args)}` should exit 0, got {done.returncode}; its output ends with:\n"
+        pytest.fail(f"{who}`{module} {' '.join(args)}` should exit 0, got {done.returncode}; its output ends with:\n"
                     + "\n".join((done.stdout + done.stderr).splitlines()[-40:]))
     return done
 

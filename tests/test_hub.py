@@ -27,7 +27,6 @@ import json
 import re
 import stat
 import subprocess
-import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,7 +37,8 @@ import pytest
 from cnncourse.grade import file_hashes
 from cnncourse.release import nbgrader_environment
 from fixtures.submissions import corpus
-from pipeline_helpers import REPO, Assignment, cell_sources, html_text, make_course, read_grades, secret_lines
+from pipeline_helpers import REPO, Assignment, cell_sources, html_text, make_course, read_grades, run_module
+from pipeline_helpers import secret_lines
 
 pytestmark = pytest.mark.slow
 
@@ -101,13 +101,8 @@ def hub_environment(person: Person, system_config: Path) -> dict[str, str]:
 
 def run_as(person: Person, system_config: Path, *command: str) -> subprocess.CompletedProcess:
     """Run ``python -m COMMAND`` as ``person`` in their working folder; fail the test with its output if it fails."""
-    done = subprocess.run([sys.executable, "-m", *command], cwd=person.workdir,
-                          env=hub_environment(person, system_config), capture_output=True, text=True,
-                          timeout=STEP_TIMEOUT)
-    if done.returncode != 0:
-        pytest.fail(f"{person.name}'s `{' '.join(command)}` should exit 0, got {done.returncode}; "
-                    "its output ends with:\n" + "\n".join((done.stdout + done.stderr).splitlines()[-40:]))
-    return done
+    return run_module(*command, cwd=person.workdir, env=hub_environment(person, system_config),
+                      timeout=STEP_TIMEOUT, who=f"{person.name}'s ")
 
 
 def run_each(people: list[Person], system_config: Path, *command: str) -> list[subprocess.CompletedProcess]:
