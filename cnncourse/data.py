@@ -39,7 +39,7 @@ import socket
 import struct
 import threading
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -558,16 +558,26 @@ def _network_available(host: str) -> bool:
 
 def _try_download(spec: DatasetSpec, folder: Path, download: bool | None) -> str:
     """Download when allowed; returns "" on success, else why nothing was downloaded."""
+    return _download_when_allowed(download, folder, spec.host, lambda: spec.download(folder))
+
+
+def _download_when_allowed(download: bool | None, folder: Path, host: str, fetch: Callable[[], object]) -> str:
+    """Run ``fetch`` unless ``download`` forbids it; returns "" on success, else why nothing was downloaded.
+
+    ``download=None`` (automatic) tries only when ``folder`` is writable and ``host``
+    answers; ``True`` always tries; ``False`` never does. Shared with
+    ``cnncourse.pretrained`` (weights go to the torch hub cache the same way).
+    """
     if download is False:
         return "download=False was passed"
     if download is None:
         if not _writable(folder):
             return f"{folder} is read-only for you"
-        if not _network_available(spec.host):
-            return f"the download server {spec.host} did not answer within {_NETWORK_TIMEOUT_S:g} s (no network?)"
+        if not _network_available(host):
+            return f"the download server {host} did not answer within {_NETWORK_TIMEOUT_S:g} s (no network?)"
     try:
-        spec.download(folder)
-    except Exception as err:  # torchvision raises many kinds; the caller reports it in one message
+        fetch()
+    except Exception as err:  # network, disk, hash and torchvision errors of many kinds; reported in one message
         return f"the download failed ({type(err).__name__}: {err})"
     return ""
 

@@ -553,19 +553,12 @@ def _spec(name: str) -> BackboneSpec:
 
 def _try_download(spec: BackboneSpec, download: bool | None) -> str:
     """Download into the hub cache when allowed; returns "" on success, else why nothing was downloaded."""
-    from cnncourse.data import _NETWORK_TIMEOUT_S, _network_available, _writable
+    from cnncourse.data import _download_when_allowed
 
-    if download is False:
-        return "download=False was passed"
     cache = Path(torch.hub.get_dir()) / "checkpoints"
-    if download is None:
-        if not _writable(cache):
-            return f"{cache} is read-only for you"
-        if not _network_available(spec.host):
-            return f"the download server {spec.host} did not answer within {_NETWORK_TIMEOUT_S:g} s (no network?)"
-    try:
+
+    def fetch() -> None:
         cache.mkdir(parents=True, exist_ok=True)
         torch.hub.download_url_to_file(spec.url, str(cache / spec.file), hash_prefix=_hash_prefix(spec.file), progress=False)
-    except Exception as err:  # network, disk and hash errors of many kinds; reported in one message
-        return f"the download failed ({type(err).__name__}: {err})"
-    return ""
+
+    return _download_when_allowed(download, cache, spec.host, fetch)
