@@ -25,6 +25,6 @@ c.Execute.timeout = 1800
 # hidden tests (their source, or source lines quoted in tracebacks and warnings).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "cnncourse.release.HideHiddenTests",
+    "cnncourse.tools.release.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

@@ -51,9 +51,9 @@ from fixtures.submissions import corpus  # noqa: E402  (the corpus lives with th
 from bench.clock import Side, side_by_side  # noqa: E402
 from bench.report import Ratio, Table, seconds_text  # noqa: E402
 from bench.settings import Settings  # noqa: E402
-from cnncourse import sandbox  # noqa: E402
-from cnncourse.grade import grade  # noqa: E402
-from cnncourse.release import nbgrader_environment  # noqa: E402
+from cnncourse.tools.grading import sandbox  # noqa: E402
+from cnncourse.tools.grading.grade import grade  # noqa: E402
+from cnncourse.tools.release import nbgrader_environment  # noqa: E402
 
 SOURCES = {"00_fixture": REPO / "tests" / "fixtures" / "source", "01_conv_arithmetic": REPO / "source"}
 

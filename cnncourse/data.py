@@ -51,6 +51,7 @@ from torch.utils.data import Dataset
 
 from cnncourse import standins
 from cnncourse.runtime import is_smoke
+from cnncourse.settings import data_root  # the one copy of the data-root rule
 
 __all__ = ["ImageDataset", "DatasetNotFoundError", "DatasetSpec", "DATASETS", "SPLITS", "data_root", "load", "fetch"]
 
@@ -350,22 +351,6 @@ DATASETS: dict[str, DatasetSpec] = {
 
 
 # --- public functions ---------------------------------------------------------------------
-
-
-def data_root() -> Path:
-    """The folder data sets live in: ``$CNNCOURSE_DATA``, else the per-user cache.
-
-    The cache is ``$XDG_CACHE_HOME/cnncourse`` or ``~/.cache/cnncourse``. Nothing is created.
-
-    Example:
-        >>> data_root()  # with CNNCOURSE_DATA unset
-        PosixPath('/home/student/.cache/cnncourse')
-    """
-    shared = os.environ.get("CNNCOURSE_DATA", "").strip()
-    if shared:
-        return Path(shared).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME", "").strip()
-    return (Path(cache).expanduser() if cache else Path.home() / ".cache") / "cnncourse"
 
 
 def load(name: str, split: str = "train", *, root: str | os.PathLike | None = None, download: bool | None = None) -> ImageDataset:

@@ -20,9 +20,10 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from cnncourse.settings import BUDGETS, current_budget  # the one copy of the budget rule
+
 __all__ = ["get_device", "seed_everything", "current_budget", "budget", "is_smoke", "BUDGETS"]
 
-BUDGETS = ("full", "smoke")
 _DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 T = TypeVar("T")
@@ -90,27 +91,6 @@ def seed_everything(seed: int = 0) -> int:
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
     return seed
-
-
-def current_budget() -> str:
-    """The time budget in force: ``"full"`` (the default) or ``"smoke"``, from ``CNNCOURSE_BUDGET``.
-
-    Raises:
-        ValueError: the variable holds anything else.
-
-    Example:
-        >>> os.environ["CNNCOURSE_BUDGET"] = "smoke"; current_budget()
-        'smoke'
-    """
-    value = os.environ.get("CNNCOURSE_BUDGET", "").strip().lower()
-    if not value:
-        return "full"
-    if value not in BUDGETS:
-        raise ValueError(
-            f"CNNCOURSE_BUDGET={os.environ['CNNCOURSE_BUDGET']!r} is not a budget; "
-            f"use 'full' (real training, the default) or 'smoke' (a quick check on a CPU)"
-        )
-    return value
 
 
 def budget(*, full: T, smoke: T) -> T:

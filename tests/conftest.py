@@ -35,7 +35,7 @@ def site_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (40-90 s on 2 CPU cores), at most 300 s per cell; a lecture cell that raises
     fails every test that uses the site, with the notebook, cell and error in the message.
     """
-    from cnncourse.site import build  # here, not at the top: nbconvert takes a second to import
+    from cnncourse.tools.site import build  # here, not at the top: nbconvert takes a second to import
 
     folder = tmp_path_factory.mktemp("site") / "_site"
     build(folder, course_dir=REPO, budget="smoke", jobs=2, timeout=300)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from cnncourse.release import nbgrader_environment
+from cnncourse.tools.release import nbgrader_environment
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE_SOURCE = Path(__file__).resolve().parent / "fixtures" / "source"

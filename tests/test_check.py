@@ -15,10 +15,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cnncourse.check import Problem, check, check_notebook, compare_with_reference, find_reference, read_notebook
-from cnncourse.cli import main
-from cnncourse.grade import file_hashes
-from cnncourse.release import student_files
+from cnncourse.tools.check import Problem, check, check_notebook, compare_with_reference, find_reference, read_notebook
+from cnncourse.tools.cli import main
+from cnncourse.tools.grading.grade import file_hashes
+from cnncourse.tools.release import student_files
 from fixtures.submissions import corpus
 from pipeline_helpers import FIXTURE, FIXTURE_SOURCE, REPO
 
@@ -174,7 +174,7 @@ def test_bad_arguments_raise_clear_errors(course: Path) -> None:
 
 def test_restart_and_run_all_also_works_in_the_sandbox_with_or_without_setpriv(
         course: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from cnncourse import sandbox
+    from cnncourse.tools.grading import sandbox
 
     reference = course / "release" / FIXTURE / "fixture.ipynb"
     assert check_notebook(submission(course, "good"), reference=reference, timeout=60, sandbox="auto") == []
@@ -203,6 +203,6 @@ def kernels_left() -> list[str]:
     while frontier:
         for child in children.get(frontier.pop(), []):
             frontier.append(child)
-            if "cnncourse.sandbox" in commands.get(child, ""):
+            if "cnncourse.tools.grading.sandbox" in commands.get(child, ""):
                 found.append(commands[child])
     return found

@@ -1,4 +1,4 @@
-"""Tests of the ``cnncourse`` command through cnncourse.cli.main (one real subprocess for --help)."""
+"""Tests of the ``cnncourse`` command through cnncourse.tools.cli.main (one real subprocess for --help)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cnncourse.cli import main
+from cnncourse.tools.cli import main
 
 
 def test_doctor_exits_0_and_prints_the_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -1,4 +1,4 @@
-"""Tests of cnncourse.doctor.doctor_report: versions, the data root and which data sets are there."""
+"""Tests of cnncourse.tools.doctor.doctor_report: versions, the data root and which data sets are there."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import torch
 import torchvision
 
-from cnncourse.doctor import doctor_report
+from cnncourse.tools.doctor import doctor_report
 
 
 def write_idx(path: Path, array: bytes, dims: tuple[int, ...]) -> None:

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from cnncourse import sandbox
-from cnncourse.cli import main
-from cnncourse.grade import GradingReport, export_grades, file_hashes, generate_feedback, grade
+from cnncourse.tools.grading import sandbox
+from cnncourse.tools.cli import main
+from cnncourse.tools.grading.grade import GradingReport, export_grades, file_hashes, generate_feedback, grade
 from fixtures.submissions import corpus
 from pipeline_helpers import FIXTURE, FIXTURE_SOURCE, REPO, html_text, run_nbgrader, secret_lines
 
@@ -333,7 +333,7 @@ def test_other_sandbox_modes_also_block_the_secrets(mode: str, graded_corpus: Gr
 
 USER_MODE_SCRIPT = r'''
 import json, sys
-from cnncourse.grade import grade
+from cnncourse.tools.grading.grade import grade
 report = grade("00_fixture", course_dir=sys.argv[1], students=["read_secrets", "os_exit"], workers=2, timeout=60,
                sandbox="user", force=True, progress=False)
 print(json.dumps({r.student: [r.score, r.notes] for r in report.results}))
@@ -395,7 +395,7 @@ def test_a_real_assignment_catches_numpy_patched_inside_the_function_under_test(
 
 TAMPER_SCRIPT = r'''
 import builtins, json, math, sys
-from cnncourse import tamper
+from cnncourse.tools.grading import tamper
 tamper.install()
 import numpy as np          # imported after install: recorded by the import watcher
 import cnncourse.metrics as metrics

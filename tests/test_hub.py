@@ -12,7 +12,7 @@ student fetched (their own score, no hidden test), that grading left
 ``submitted/`` as collected, and that nbgrader kept the exchange's permissions.
 
 Every step is a subprocess (``python -m nbgrader ...``, ``python -m
-cnncourse.cli grade ...``) with ``CNNCOURSE_BUDGET=smoke``; the two students
+cnncourse.tools.cli grade ...``) with ``CNNCOURSE_BUDGET=smoke``; the two students
 run theirs at the same time. All students are the same unix user here; on a hub
 each is their own. nbgrader takes the student id from the process's user id
 (``nbgrader.utils.get_username``: ``pwd``, not ``$USER``), so the students pass
@@ -34,8 +34,8 @@ from pathlib import Path
 
 import pytest
 
-from cnncourse.grade import file_hashes
-from cnncourse.release import nbgrader_environment
+from cnncourse.tools.grading.grade import file_hashes
+from cnncourse.tools.release import nbgrader_environment
 from fixtures.submissions import corpus
 from pipeline_helpers import REPO, Assignment, cell_sources, html_text, make_course, read_grades, run_module
 from pipeline_helpers import secret_lines
@@ -184,7 +184,7 @@ def round_trip(tmp_path_factory: pytest.TempPathFactory) -> RoundTrip:
     run_as(instructor, system_config, "nbgrader", "collect", ASSIGNMENT)
     before = {name: file_hashes(course / "submitted" / name) for name in students}
     grades_csv = hub / "instructor" / "grades.csv"
-    graded = run_as(instructor, system_config, "cnncourse.cli", "grade", ASSIGNMENT, "--no-progress",
+    graded = run_as(instructor, system_config, "cnncourse.tools.cli", "grade", ASSIGNMENT, "--no-progress",
                     "--export", str(grades_csv), "--feedback")
     after = {name: file_hashes(course / "submitted" / name) for name in students}
     run_as(instructor, system_config, "nbgrader", "release_feedback", ASSIGNMENT)

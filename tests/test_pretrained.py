@@ -19,7 +19,7 @@ import torchvision
 from torch import nn
 
 from cnncourse import data
-from cnncourse.cli import main
+from cnncourse.tools.cli import main
 from cnncourse.data import ImageDataset
 from cnncourse.pretrained import BACKBONES, Backbone, WeightsNotFoundError, pretrained, weights_path
 

@@ -1,4 +1,4 @@
-"""cnncourse.release: release/ is current, byte-stable and free of answers; check reports in words;
+"""cnncourse.tools.release: release/ is current, byte-stable and free of answers; check reports in words;
 feedback hides hidden tests."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import pytest
 from nbconvert import HTMLExporter
 from traitlets.config.loader import PyFileConfigLoader
 
-import cnncourse.release as release_module
-from cnncourse.cli import main as cli_main
-from cnncourse.release import hide_hidden_tests, known_assignments, normalise_notebook, release, student_files
+import cnncourse.tools.release as release_module
+from cnncourse.tools.cli import main as cli_main
+from cnncourse.tools.release import hide_hidden_tests, known_assignments, normalise_notebook, release, student_files
 from pipeline_helpers import FIXTURE, MARKERS, REPO, Assignment, all_assignments, assignment_params, cell_sources
 from pipeline_helpers import make_course, secret_lines, split_regions
 
@@ -344,7 +344,7 @@ def test_hide_hidden_tests_handles_unclosed_regions_and_indentation() -> None:
 def test_feedback_preprocessor_is_registered_in_nbgrader_config(repo: Path) -> None:
     config = PyFileConfigLoader("nbgrader_config.py", path=str(repo)).load_config()
     names = list(config.GenerateFeedback.preprocessors)
-    assert names[:2] == ["nbgrader.preprocessors.GetGrades", "cnncourse.release.HideHiddenTests"], \
+    assert names[:2] == ["nbgrader.preprocessors.GetGrades", "cnncourse.tools.release.HideHiddenTests"], \
         f"GenerateFeedback should run GetGrades, then HideHiddenTests; got {names}"
     assert config.CourseDirectory.root == str(repo), f"the course root should be the repository, got {config.CourseDirectory.root}"
     exporter = HTMLExporter()

@@ -1,4 +1,4 @@
-"""The static HTML site of the course (``cnncourse site``, cnncourse.site.build).
+"""The static HTML site of the course (``cnncourse site``, cnncourse.tools.site.build).
 
 Two kinds of test. Those that take the ``site_dir`` fixture read the real site,
 built once per session from course/ and release/ with the smoke budget: every
@@ -25,9 +25,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from cnncourse.cli import main
+from cnncourse.tools.cli import main
 from cnncourse.runtime import BUDGETS as RUNTIME_BUDGETS
-from cnncourse.site import BUDGETS, MARKER, LectureError, build
+from cnncourse.tools.site import BUDGETS, MARKER, LectureError, build
 from pipeline_helpers import html_text, secret_lines
 
 REPO = Path(__file__).resolve().parents[1]
@@ -333,7 +333,7 @@ def test_a_cell_past_the_timeout_fails_naming_it(tmp_path: Path) -> None:
 
 def test_bad_arguments_fail_before_anything_runs(tmp_path: Path) -> None:
     course = tiny_course(tmp_path / "course_dir", "raise SystemExit('no kernel should run in this test')")
-    assert BUDGETS == RUNTIME_BUDGETS, f"cnncourse.site.BUDGETS {BUDGETS} differs from cnncourse.runtime's"
+    assert BUDGETS == RUNTIME_BUDGETS, f"cnncourse.tools.site.BUDGETS {BUDGETS} differs from cnncourse.runtime's"
     cases = [
         (dict(budget="huge"), ValueError, "budget must be one of full, smoke"),
         (dict(jobs=0), ValueError, "jobs must be"),

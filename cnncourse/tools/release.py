@@ -399,7 +399,7 @@ class HideHiddenTests(Preprocessor):
     Example:
         >>> c.GenerateFeedback.preprocessors = [  # doctest: +SKIP
         ...     "nbgrader.preprocessors.GetGrades",
-        ...     "cnncourse.release.HideHiddenTests",
+        ...     "cnncourse.tools.release.HideHiddenTests",
         ...     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]
     """
 

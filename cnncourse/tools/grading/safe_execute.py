@@ -26,7 +26,7 @@ notebook with a duplicated graded cell.)
 - a cell's output past ``max_output_bytes`` is dropped, the cell is
   interrupted and fails (the grader never holds hundreds of megabytes);
 - before every test cell the library functions tests use are put back
-  (``cnncourse.tamper``) and what had been changed is noted in the cell;
+  (``cnncourse.tools.grading.tamper``) and what had been changed is noted in the cell;
   after it, a change made while the test ran fails the test (a submission
   that patches ``numpy.allclose`` from inside the function under test);
   ``clear_output`` during a test cell is ignored, so an error stays visible;
@@ -54,7 +54,7 @@ from nbgrader import utils
 from nbgrader.preprocessors import DeduplicateIds, Execute, OverwriteCells
 from traitlets import Bool, Float, Integer, Unicode
 
-GUARD_EXPRESSION = "__import__('cnncourse.tamper', fromlist=['restore_report']).restore_report()"
+GUARD_EXPRESSION = "__import__('cnncourse.tools.grading.tamper', fromlist=['restore_report']).restore_report()"
 NOTE_PREFIX = "Grader: "
 
 
@@ -66,7 +66,7 @@ class DeduplicateCells(DeduplicateIds):
     graded at all.
 
     Example:
-        >>> c.Autograde.sanitize_preprocessors = [..., "cnncourse.safe_execute.DeduplicateCells", ...]  # doctest: +SKIP
+        >>> c.Autograde.sanitize_preprocessors = [..., "cnncourse.tools.grading.safe_execute.DeduplicateCells", ...]  # doctest: +SKIP
     """
 
     def preprocess_cell(self, cell: NotebookNode, resources: dict, cell_index: int) -> tuple[NotebookNode, dict]:
@@ -86,7 +86,7 @@ class RestoreCells(OverwriteCells):
     """nbgrader's ``OverwriteCells`` that always puts deleted graded cells back, in a sensible place.
 
     Example:
-        >>> c.Autograde.sanitize_preprocessors = [..., "cnncourse.safe_execute.RestoreCells", ...]  # doctest: +SKIP
+        >>> c.Autograde.sanitize_preprocessors = [..., "cnncourse.tools.grading.safe_execute.RestoreCells", ...]  # doctest: +SKIP
     """
 
     add_missing_cells = Bool(True, help="Put deleted grade cells back from the gradebook").tag(config=True)
@@ -128,7 +128,7 @@ class SafeExecute(Execute):
 
     Example:
         >>> c.Autograde.autograde_preprocessors = [  # doctest: +SKIP
-        ...     "cnncourse.safe_execute.SafeExecute", "nbgrader.preprocessors.IgnorePattern", ...]
+        ...     "cnncourse.tools.grading.safe_execute.SafeExecute", "nbgrader.preprocessors.IgnorePattern", ...]
     """
 
     max_output_bytes = Integer(10_000_000, help="Most output one cell may produce (bytes of text and data)"
@@ -310,7 +310,7 @@ class SafeExecute(Execute):
         """Kill leftovers, then remove links and special files from the working folder, and take it back."""
         folder = resources.get("metadata", {}).get("path")
         if self.sandbox_uid is not None:
-            from cnncourse.sandbox import kill_leftovers
+            from cnncourse.tools.grading.sandbox import kill_leftovers
 
             kill_leftovers(self.sandbox_uid)
         if not folder or not os.path.isdir(folder):

@@ -3,8 +3,8 @@
 Scope: ``cnncourse grade ASSIGNMENT``. Every submission in
 ``submitted/<student>/<assignment>/`` goes through nbgrader's own
 ``Autograde``; this module decides where, how many at a time, and what is
-written back (the gradebook side is ``cnncourse.gradebook``, the table
-``cnncourse.grading_report``).
+written back (the gradebook side is ``cnncourse.tools.grading.gradebook``, the table
+``cnncourse.tools.grading.report``).
 
 Design:
 
@@ -12,10 +12,10 @@ Design:
   directory in the system temporary folder holds a copy of the gradebook
   (taken once, before grading starts), the assignment's non-notebook files
   (never the instructor's notebooks), the one submission, a Jupyter kernel
-  spec that starts the kernel in the sandbox (``cnncourse.sandbox``) and an
+  spec that starts the kernel in the sandbox (``cnncourse.tools.grading.sandbox``) and an
   ``nbgrader_config.py`` that loads the course's own and swaps three of
-  nbgrader's steps for those of ``cnncourse.safe_execute``.
-- **N at a time.** N worker processes (``cnncourse.grade_worker``: nbgrader
+  nbgrader's steps for those of ``cnncourse.tools.grading.safe_execute``.
+- **N at a time.** N worker processes (``cnncourse.tools.grading.worker``: nbgrader
   imported once, then job after job), fed by N threads (default: one per GPU,
   else one per CPU core; each kernel gets ``cores / N`` threads and, with
   GPUs, its own ``CUDA_VISIBLE_DEVICES``). A worker past the time limit is
@@ -51,13 +51,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from cnncourse import check as checking
-from cnncourse import sandbox as sandboxing
-from cnncourse.gradebook import (CourseSettings, assignment_layout, course_settings, export_grades, merge_results,
+from cnncourse.settings import data_root
+from cnncourse.tools import check as checking
+from cnncourse.tools.grading import sandbox as sandboxing
+from cnncourse.tools.grading.gradebook import (CourseSettings, assignment_layout, course_settings, export_grades, merge_results,
                                  read_results, snapshot_gradebook)
-from cnncourse.grade_worker import WorkerProcess
-from cnncourse.grading_report import GradingReport, SubmissionResult
-from cnncourse.release import nbgrader_environment, student_files
+from cnncourse.tools.grading.worker import WorkerProcess
+from cnncourse.tools.grading.report import GradingReport, SubmissionResult
+from cnncourse.tools.release import nbgrader_environment, student_files
 
 __all__ = ["grade", "default_workers", "file_hashes", "export_grades", "generate_feedback", "GradingReport",
            "SubmissionResult"]
@@ -178,7 +179,7 @@ def grade(assignment: str, *, course_dir: str | Path = ".", workers: int | None 
         max_output_bytes: the most output one cell may produce.
         interrupt_grace: seconds a kernel has to stop after a timeout's interrupt before it is killed.
         submission_timeout: seconds one whole submission may take (default: generous, from ``timeout``).
-        sandbox: "auto" or a ``cnncourse.sandbox`` mode.
+        sandbox: "auto" or a ``cnncourse.tools.grading.sandbox`` mode.
         force: regrade submissions that did not change.
         uid_base: first user id for sandboxed kernels (``full`` and ``user`` modes).
         progress: show a progress bar on stderr.
@@ -409,12 +410,8 @@ def _prepare_folder(course: CourseSettings, assignment: str, student: str, folde
 
 
 def _data_roots() -> list[str]:
-    """Where the kernel looks for datasets: ``cnncourse.data.data_root()``'s rule, without importing torch here."""
-    shared = os.environ.get("CNNCOURSE_DATA", "").strip()
-    if shared:
-        return [str(Path(shared).expanduser())]
-    cache = os.environ.get("XDG_CACHE_HOME", "").strip()
-    return [str((Path(cache).expanduser() if cache else Path.home() / ".cache") / "cnncourse")]
+    """Where the kernel looks for datasets: ``cnncourse.settings.data_root()``."""
+    return [str(data_root())]
 
 
 def _worker_config(course: CourseSettings, folder: Path, settings: _Settings, policy: sandboxing.SandboxPolicy) -> str:
@@ -422,7 +419,7 @@ def _worker_config(course: CourseSettings, folder: Path, settings: _Settings, po
         '"""Written by cnncourse grade for one submission: the course config, then the safe grading steps."""',
         "from nbgrader.converters.autograde import Autograde",
         "from nbgrader.preprocessors import DeduplicateIds, Execute, OverwriteCells",
-        "from cnncourse.safe_execute import DeduplicateCells, RestoreCells, SafeExecute",
+        "from cnncourse.tools.grading.safe_execute import DeduplicateCells, RestoreCells, SafeExecute",
         "c = get_config()  # noqa: F821",
         f"load_subconfig({str(course.config_file)!r})  # noqa: F821",
         f"c.CourseDirectory.root = {str(folder)!r}",
@@ -461,7 +458,7 @@ def _structure_notes(submitted: Path, references: dict[str, Any]) -> list[str]:
 
 
 def _event_notes(report_file: Path) -> list[str]:
-    from cnncourse.safe_execute import read_report
+    from cnncourse.tools.grading.safe_execute import read_report
 
     notes = []
     for notebook, events in read_report(report_file).items():

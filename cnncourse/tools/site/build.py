@@ -57,9 +57,10 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 from nbconvert import HTMLExporter
 from nbformat.notebooknode import NotebookNode
 
+from cnncourse.settings import BUDGETS  # torch-free: the site starts without loading torch
+
 __all__ = ["build", "Page", "Site", "LectureError", "BUDGETS", "DEFAULT_OUT", "COURSE_TITLE"]
 
-BUDGETS = ("full", "smoke")  # the same as cnncourse.runtime.BUDGETS; not imported from there, which loads torch
 DEFAULT_OUT = "_site"
 COURSE_TITLE = "Convolutional neural networks, from arithmetic to transfer learning"
 MARKER = ".cnncourse-site"  # written into every site; only a folder holding it is ever replaced

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnncourse.grading_report import format_points
+from cnncourse.tools.grading.report import format_points
 
 
 @dataclass(frozen=True)

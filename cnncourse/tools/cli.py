@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from cnncourse.doctor import doctor_report
+    from cnncourse.tools.doctor import doctor_report
 
     print(doctor_report(root=args.root))
     return 0
@@ -32,13 +32,13 @@ def _data_fetch(args: argparse.Namespace) -> int:
 
 
 def _release(args: argparse.Namespace) -> int:
-    from cnncourse.release import release
+    from cnncourse.tools.release import release
 
     return release(args.assignments, check=args.check, course_dir=args.course_dir)
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from cnncourse.grade import export_grades, generate_feedback, grade
+    from cnncourse.tools.grading.grade import export_grades, generate_feedback, grade
 
     report = grade(args.assignment, course_dir=args.course_dir, workers=args.workers, students=args.student or None,
                    timeout=args.timeout, max_output_bytes=args.max_output_bytes, sandbox=args.sandbox,
@@ -52,14 +52,14 @@ def _grade(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from cnncourse.check import check
+    from cnncourse.tools.check import check
 
     return check(args.targets, release=args.release, course_dir=args.course_dir, run=not args.no_run,
                  timeout=args.timeout, max_output_bytes=args.max_output_bytes, sandbox=args.sandbox)
 
 
 def _site(args: argparse.Namespace) -> int:
-    from cnncourse.site import build
+    from cnncourse.tools.site import build
 
     site = build(args.out, course_dir=args.course_dir, budget=args.budget, timeout=args.timeout, jobs=args.jobs,
                  keep_going=args.keep_going, progress=True)

@@ -2,7 +2,7 @@
 
 Scope: the operating-system side of grading untrusted notebooks. ``cnncourse
 grade`` writes one ``SandboxPolicy`` per submission and a Jupyter kernel spec
-whose command ends in ``python -m cnncourse.sandbox start ...``; nbgrader's
+whose command ends in ``python -m cnncourse.tools.grading.sandbox start ...``; nbgrader's
 autograde then starts every kernel through it. Four modes, strongest first:
 
 - ``full`` (the grader runs as root): new mount, network and PID namespaces
@@ -41,6 +41,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
+
+import cnncourse
 
 MODES = ("full", "namespaces", "user", "off")
 DEFAULT_UID_BASE = 61000  # sandbox user ids: DEFAULT_UID_BASE + worker slot (no /etc/passwd entry needed)
@@ -254,7 +256,7 @@ def make_policy(mode: str, *, run_dir: str | Path, home: str | Path, slot: int =
     hidden += [p for p in (*_SYSTEM_HIDE, str(Path.home()), tempfile.gettempdir()) if Path(p).is_dir()]
     hidden = sorted({p for p in hidden if p != "/"})
     keep = {str(Path(p).resolve()) for p in (sys.prefix, sys.base_prefix, Path(sys.executable).resolve().parent)}
-    keep.add(str(Path(__file__).resolve().parent))  # the cnncourse package (editable installs live elsewhere)
+    keep.add(str(Path(cnncourse.__file__).resolve().parent))  # the cnncourse package (editable installs live elsewhere)
     for entry in sys.path:  # installed packages only: never the current folder or a test folder
         path = Path(entry).resolve() if entry else None
         if path and path.is_dir() and any(part in ("site-packages", "dist-packages") for part in path.parts):
@@ -284,7 +286,7 @@ def write_kernel_spec(folder: str | Path, policy_file: str | Path, *, name: str 
     Put ``folder`` first on ``JUPYTER_PATH`` and every notebook whose
     kernelspec is ``name`` runs sandboxed. The command is
     ``setpriv --pdeathsig KILL -- env -i VARS... [unshare ... --] python -m
-    cnncourse.sandbox start ...``: one Python process, started with only the
+    cnncourse.tools.grading.sandbox start ...``: one Python process, started with only the
     policy's environment, killed if its grader dies.
 
     Example:
@@ -299,7 +301,7 @@ def write_kernel_spec(folder: str | Path, policy_file: str | Path, *, name: str 
         argv = [setpriv, "--pdeathsig", "KILL", "--", env, "-i", *variables,
                 *_chain(policy, str(policy_file), "{connection_file}", [])]
     else:  # a Python stage sets the parent-death signal and the environment instead
-        argv = [sys.executable, "-m", "cnncourse.sandbox", "kernel", "--policy", str(policy_file),
+        argv = [sys.executable, "-m", "cnncourse.tools.grading.sandbox", "kernel", "--policy", str(policy_file),
                 "-f", "{connection_file}"]
     spec_dir = Path(folder) / "kernels" / name
     spec_dir.mkdir(parents=True, exist_ok=True)
@@ -316,7 +318,7 @@ def _kernel_env(policy: SandboxPolicy) -> dict[str, str]:
 
 def _chain(policy: SandboxPolicy, policy_file: str, connection_file: str, extra: Sequence[str]) -> list[str]:
     """The command that enters the namespaces (if any) and starts the kernel stage."""
-    start = [sys.executable, "-m", "cnncourse.sandbox", "start", "--policy", policy_file, "-f", connection_file, *extra]
+    start = [sys.executable, "-m", "cnncourse.tools.grading.sandbox", "start", "--policy", policy_file, "-f", connection_file, *extra]
     if policy.mode not in ("full", "namespaces"):
         return start
     user = ["--user", "--map-root-user"] if policy.mode == "namespaces" else []
@@ -371,7 +373,7 @@ def kill_leftovers(uid: int) -> int:
 
 
 # ---------------------------------------------------------------------------
-# the kernel's side: python -m cnncourse.sandbox start --policy FILE -f CONNECTION [ipykernel args]
+# the kernel's side: python -m cnncourse.tools.grading.sandbox start --policy FILE -f CONNECTION [ipykernel args]
 
 
 def _libc() -> ctypes.CDLL:
@@ -487,7 +489,7 @@ def _run_ipykernel(args: list[str]) -> None:
     """The kernel itself, with output caps and the tamper guard installed before any cell runs."""
     from ipykernel.kernelapp import IPKernelApp
 
-    from cnncourse import tamper
+    from cnncourse.tools.grading import tamper
 
     app = IPKernelApp.instance()
     app.initialize(["--IPKernelApp.log_level=CRITICAL", *args])  # no connection banner on the grader's terminal
@@ -526,13 +528,13 @@ def _parse(args: list[str]) -> tuple[str, str, list[str]]:
         policy = args[args.index("--policy") + 1]
         connection = args[args.index("-f") + 1]
     except (ValueError, IndexError):
-        raise SystemExit("usage: python -m cnncourse.sandbox kernel --policy FILE -f CONNECTION_FILE [ipykernel args]")
+        raise SystemExit("usage: python -m cnncourse.tools.grading.sandbox kernel --policy FILE -f CONNECTION_FILE [ipykernel args]")
     skip = {args.index("--policy"), args.index("--policy") + 1, args.index("-f"), args.index("-f") + 1}
     return policy, connection, [a for i, a in enumerate(args) if i not in skip]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of ``python -m cnncourse.sandbox`` (used by the kernel spec, not by people).
+    """Entry point of ``python -m cnncourse.tools.grading.sandbox`` (used by the kernel spec, not by people).
 
     Sub-commands: ``start`` (the kernel's process, see ``write_kernel_spec``),
     ``kernel`` (a first stage for machines without ``setpriv``), ``probe``
@@ -553,7 +555,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for mode in available_modes():
             print(describe_mode(mode))
     else:
-        raise SystemExit("usage: python -m cnncourse.sandbox {start,kernel,probe} ...")
+        raise SystemExit("usage: python -m cnncourse.tools.grading.sandbox {start,kernel,probe} ...")
 
 
 if __name__ == "__main__":

@@ -244,7 +244,7 @@ def run_problems(path: str | Path, *, timeout: float = 600, sandbox: str = "off"
     """Restart & Run All on a copy of the notebook's folder; a problem per failing cell, and the seconds taken.
 
     The notebook and its folder are never changed: the run happens in a
-    temporary copy. ``sandbox`` (see ``cnncourse.sandbox``) isolates the
+    temporary copy. ``sandbox`` (see ``cnncourse.tools.grading.sandbox``) isolates the
     kernel, for notebooks written by someone else.
 
     Example:
@@ -256,7 +256,7 @@ def run_problems(path: str | Path, *, timeout: float = 600, sandbox: str = "off"
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
-    from cnncourse import sandbox as sandboxing
+    from cnncourse.tools.grading import sandbox as sandboxing
 
     path = Path(path).resolve()
     nb, problems = read_notebook(path)
@@ -369,7 +369,7 @@ def check_notebook(path: str | Path, *, reference: str | Path | None = None, run
         run: also Restart & Run All (in a temporary copy).
         timeout: seconds per cell for the run.
         max_output_bytes: the most saved output the notebook may hold.
-        sandbox: isolation for the run (``cnncourse.sandbox`` modes, or "auto").
+        sandbox: isolation for the run (``cnncourse.tools.grading.sandbox`` modes, or "auto").
 
     Example:
         >>> check_notebook("release/00_fixture/fixture.ipynb", run=False)  # doctest: +SKIP

@@ -27,7 +27,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from cnncourse.release import nbgrader_environment
+from cnncourse.tools.release import nbgrader_environment
 
 
 class WorkerProcess:
@@ -51,7 +51,7 @@ class WorkerProcess:
         read, write = os.pipe()
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "cnncourse.grade_worker", "--reply-fd", str(write)],
+                [sys.executable, "-m", "cnncourse.tools.grading.worker", "--reply-fd", str(write)],
                 stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, pass_fds=(write,),
                 env=nbgrader_environment(), start_new_session=True)
         os.close(write)
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         reply_fd = int(args[args.index("--reply-fd") + 1])
     except (ValueError, IndexError):
-        raise SystemExit("usage: python -m cnncourse.grade_worker --reply-fd FD (started by cnncourse grade)")
+        raise SystemExit("usage: python -m cnncourse.tools.grading.worker --reply-fd FD (started by cnncourse grade)")
     replies = os.fdopen(reply_fd, "w", encoding="utf-8", buffering=1)
     import nbgrader.apps  # noqa: F401  (pay the import once, before the first job)
 

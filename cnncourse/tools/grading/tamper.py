@@ -1,6 +1,6 @@
 """Keep the functions that test cells rely on as they were, whatever a submission does.
 
-Scope: code that runs inside a grading kernel (``cnncourse.sandbox`` installs
+Scope: code that runs inside a grading kernel (``cnncourse.tools.grading.sandbox`` installs
 it before the first cell). ``install`` records the library functions tests
 use (``numpy.allclose``, ``math.isclose``, ``torch.allclose``, the
 ``cnncourse`` helpers, the builtins, ...) as each module is first imported,
@@ -34,10 +34,12 @@ import threading
 import types
 from typing import Any
 
+import cnncourse
+
+# Every module of the student library (cnncourse.STUDENT_MODULES, the one list), plus what tests call.
 GUARDED_MODULES = (
     "builtins", "math", "operator", "numpy", "numpy.testing", "numpy.linalg", "torch", "torch.testing",
-    "torch.nn.functional", "cnncourse.metrics", "cnncourse.train", "cnncourse.runtime", "cnncourse.inspect",
-    "cnncourse.data", "cnncourse.batches",
+    "torch.nn.functional", *(f"cnncourse.{name}" for name in cnncourse.STUDENT_MODULES),
 )
 GUARDED_CLASSES = {"torch": ("Tensor",)}
 # The builtins that tests call; IPython itself swaps others (exit, quit, display) around each cell.
@@ -92,7 +94,7 @@ def restore() -> list[str]:
         ['numpy.allclose had been replaced; the original was put back']
     """
     if _guard is None:
-        raise RuntimeError("the tamper guard is not installed in this process: call cnncourse.tamper.install() first")
+        raise RuntimeError("the tamper guard is not installed in this process: call cnncourse.tools.grading.tamper.install() first")
     return _guard.restore()
 
 
@@ -281,7 +283,7 @@ def _library_code(obj: Any) -> bool:
 
 def _library_roots() -> tuple[str, ...]:
     roots = {os.path.realpath(p) for p in (*site.getsitepackages(), sysconfig.get_paths()["stdlib"])}
-    roots.add(os.path.realpath(os.path.dirname(os.path.dirname(__file__))) + os.sep + "cnncourse")
+    roots.add(os.path.realpath(os.path.dirname(cnncourse.__file__)))  # the package, wherever it is installed
     return tuple(root.rstrip(os.sep) + os.sep for root in sorted(roots))
 
 
