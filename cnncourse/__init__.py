@@ -22,6 +22,7 @@ STUDENT_MODULES = (
     "data",
     "standins",
     "batches",
+    "modes",
     "train",
     "metrics",
     "viz",
