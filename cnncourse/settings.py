@@ -11,6 +11,10 @@ the tools need (they start in a fraction of a second).
 - ``CNNCOURSE_DATA``: the data root, a JupyterHub's shared (often read-only)
   mount; unset, the per-user cache ``$XDG_CACHE_HOME/cnncourse`` or
   ``~/.cache/cnncourse``.
+- ``CNNCOURSE_SYSTEM_DATA``: read-only system data folders searched after the
+  data root, separated by ``os.pathsep`` (``:``), e.g. a hub's mount; unset,
+  ``/usr/share/datasets`` (where Debian's ``dataset-*`` packages put their files).
+  Set it empty to search none.
 - ``CNNCOURSE_DEVICE``: overrides the device choice (read by ``cnncourse.runtime``).
 """
 
@@ -19,12 +23,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["BUDGETS", "BUDGET_VARIABLE", "DATA_VARIABLE", "DEVICE_VARIABLE", "current_budget", "data_root"]
+__all__ = ["BUDGETS", "BUDGET_VARIABLE", "DATA_VARIABLE", "DEVICE_VARIABLE", "SYSTEM_DATA_VARIABLE", "SYSTEM_DATA_ROOTS",
+           "current_budget", "data_root", "data_roots", "system_data_roots"]
 
 BUDGETS = ("full", "smoke")
 BUDGET_VARIABLE = "CNNCOURSE_BUDGET"
 DATA_VARIABLE = "CNNCOURSE_DATA"
 DEVICE_VARIABLE = "CNNCOURSE_DEVICE"
+SYSTEM_DATA_VARIABLE = "CNNCOURSE_SYSTEM_DATA"
+SYSTEM_DATA_ROOTS = ("/usr/share/datasets",)  # Debian's dataset-* packages (e.g. dataset-fashion-mnist)
 
 
 def current_budget() -> str:
@@ -65,3 +72,37 @@ def data_root() -> Path:
         return Path(shared).expanduser()
     cache = os.environ.get("XDG_CACHE_HOME", "").strip()
     return (Path(cache).expanduser() if cache else Path.home() / ".cache") / "cnncourse"
+
+
+def system_data_roots() -> list[Path]:
+    """The read-only system data folders, searched after ``data_root()``: ``$CNNCOURSE_SYSTEM_DATA``.
+
+    The variable lists folders separated by ``os.pathsep``; unset, it means
+    ``SYSTEM_DATA_ROOTS`` (``/usr/share/datasets``); set but empty, no folder.
+    Nothing is created, and a folder that does not exist is still listed.
+
+    Example:
+        >>> os.environ["CNNCOURSE_SYSTEM_DATA"] = "/srv/hub-data" + os.pathsep + "/usr/share/datasets"
+        >>> system_data_roots()
+        [PosixPath('/srv/hub-data'), PosixPath('/usr/share/datasets')]
+        >>> del os.environ["CNNCOURSE_SYSTEM_DATA"]; system_data_roots()
+        [PosixPath('/usr/share/datasets')]
+    """
+    raw = os.environ.get(SYSTEM_DATA_VARIABLE)
+    entries = SYSTEM_DATA_ROOTS if raw is None else raw.split(os.pathsep)
+    return [Path(entry.strip()).expanduser() for entry in entries if entry.strip()]
+
+
+def data_roots() -> list[Path]:
+    """Every folder a data set is looked for in, in order: ``data_root()``, then ``system_data_roots()``.
+
+    Only the first is ever written to (downloads go there); the others are read.
+
+    Example:
+        >>> os.environ["CNNCOURSE_DATA"] = "/srv/data"; os.environ["CNNCOURSE_SYSTEM_DATA"] = "/usr/share/datasets"
+        >>> data_roots()
+        [PosixPath('/srv/data'), PosixPath('/usr/share/datasets')]
+        >>> del os.environ["CNNCOURSE_DATA"], os.environ["CNNCOURSE_SYSTEM_DATA"]
+    """
+    first = data_root()
+    return [first, *(folder for folder in system_data_roots() if folder != first)]

@@ -10,6 +10,10 @@ and every hook is removed.
 Images are drawn as the eye should see them: uint8 pixels are divided by 255,
 normalised float pixels are un-normalised with ``mean``/``std``. Grayscale
 (one channel) is drawn with a gray colour map, three channels as RGB.
+
+Size: one idea, the course's figures, in one module: the six functions share
+the image grid and the un-normalisation of pixels, and notebooks import them
+from one place; split, each part would import the others' private helpers.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 from torch import nn
+
+from cnncourse.modes import eval_mode
 
 __all__ = [
     "show_images",
@@ -300,28 +306,22 @@ def show_confident_mistakes(model: nn.Module, data: object, *, k: int = 12,
 
     kept: list[tuple[float, int, torch.Tensor, int, int]] = []  # (confidence, index, image, true, predicted)
     seen = 0
-    modes = {m: m.training for m in model.modules()}
-    try:
-        model.eval()
-        with torch.no_grad():
-            for x, y in batches:
-                x, y = torch.as_tensor(x), torch.as_tensor(y)
-                scores = model(x.to(run_on))
-                if not isinstance(scores, torch.Tensor) or scores.dim() != 2 or scores.shape[0] != len(y):
-                    shape = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
-                    raise ValueError(f"the model must return scores of shape (batch, classes) = ({len(y)}, C); got {shape}")
-                probs = torch.softmax(scores.float(), dim=1).cpu()
-                confidence, predicted = probs.max(dim=1)
-                wrong = (predicted != y.cpu()).nonzero().flatten()
-                order = torch.argsort(confidence[wrong], descending=True, stable=True)[:k]
-                for i in wrong[order].tolist():  # at most k per batch are copied
-                    kept.append((float(confidence[i]), seen + i, x[i].detach().cpu(), int(y[i]), int(predicted[i])))
-                kept.sort(key=lambda item: (-item[0], item[1]))
-                del kept[k:]
-                seen += len(y)
-    finally:
-        for module, training in modes.items():
-            module.training = training
+    with eval_mode(model), torch.no_grad():  # each module's own mode comes back afterwards
+        for x, y in batches:
+            x, y = torch.as_tensor(x), torch.as_tensor(y)
+            scores = model(x.to(run_on))
+            if not isinstance(scores, torch.Tensor) or scores.dim() != 2 or scores.shape[0] != len(y):
+                shape = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
+                raise ValueError(f"the model must return scores of shape (batch, classes) = ({len(y)}, C); got {shape}")
+            probs = torch.softmax(scores.float(), dim=1).cpu()
+            confidence, predicted = probs.max(dim=1)
+            wrong = (predicted != y.cpu()).nonzero().flatten()
+            order = torch.argsort(confidence[wrong], descending=True, stable=True)[:k]
+            for i in wrong[order].tolist():  # at most k per batch are copied
+                kept.append((float(confidence[i]), seen + i, x[i].detach().cpu(), int(y[i]), int(predicted[i])))
+            kept.sort(key=lambda item: (-item[0], item[1]))
+            del kept[k:]
+            seen += len(y)
 
     if not kept:
         fig, ax = plt.subplots(figsize=(4, 1.5))
@@ -552,25 +552,20 @@ def _capture_output(model: nn.Module, module: nn.Module, x: torch.Tensor, name: 
         captured.append(output.detach().to("cpu", copy=True))  # copy: a later in-place op must not change it
         raise _LayerReached
 
-    modes = {m: m.training for m in model.modules()}
     handle = module.register_forward_hook(hook)
     try:
-        model.eval()
-        with torch.no_grad():
-            try:
-                model(x)
-            except _LayerReached:
-                pass
-            except ValueError:
-                raise
-            except Exception as err:
-                raise ValueError(f"the model cannot run on an image of shape {tuple(x.shape[1:])} "
-                                 f"({str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}); "
-                                 f"pass one normalised image C x H x W as the model expects") from err
+        with eval_mode(model), torch.no_grad():  # each module's own mode comes back afterwards
+            model(x)
+    except _LayerReached:
+        pass
+    except ValueError:
+        raise
+    except Exception as err:
+        raise ValueError(f"the model cannot run on an image of shape {tuple(x.shape[1:])} "
+                         f"({str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}); "
+                         f"pass one normalised image C x H x W as the model expects") from err
     finally:
         handle.remove()
-        for m, training in modes.items():
-            m.training = training
     if not captured:
         raise ValueError(f"layer {name!r} did not run in the model's forward pass; pick a layer the model calls")
     return captured[0].float()
@@ -578,7 +573,7 @@ def _capture_output(model: nn.Module, module: nn.Module, x: torch.Tensor, name: 
 
 def _mistake_batches(data: object, device: torch.device) -> tuple[Iterable, object | None]:
     """(batches of (x, y), the data set to draw pixels from or None)."""
-    from cnncourse.data import ImageDataset
+    from cnncourse.imagedataset import ImageDataset
 
     if isinstance(data, ImageDataset):
         from cnncourse.batches import TensorBatcher

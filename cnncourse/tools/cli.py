@@ -25,7 +25,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _data_fetch(args: argparse.Namespace) -> int:
-    from cnncourse.data import fetch
+    from cnncourse.tools.fetch import fetch
 
     fetch(args.names, root=args.root)
     return 0
