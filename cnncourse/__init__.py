@@ -19,6 +19,10 @@ __version__ = "0.1.0"
 STUDENT_MODULES = (
     "settings",
     "runtime",
+    "downloads",
+    "imagedataset",
+    "readers",
+    "datasets",
     "data",
     "standins",
     "batches",
@@ -27,5 +31,7 @@ STUDENT_MODULES = (
     "metrics",
     "viz",
     "inspect",
+    "preprocess",
+    "backbone",
     "pretrained",
 )

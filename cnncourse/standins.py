@@ -41,7 +41,7 @@ class StandIn:
     generate: Callable[[str], tuple[np.ndarray, np.ndarray]]  # split -> (uint8 N×C×H×W, int64 N)
 
 
-_announced: set[str] = set()
+announced: set[str] = set()
 
 
 def make(name: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -71,9 +71,9 @@ def announce(name: str) -> None:
         >>> announce("mnist")  # doctest: +ELLIPSIS
         cnncourse: MNIST is not on this machine; using an offline stand-in (...). Real data: cnncourse data fetch mnist
     """
-    if name in _announced:
+    if name in announced:
         return
-    _announced.add(name)
+    announced.add(name)
     spec = STANDINS[name]
     print(
         f"cnncourse: {spec.title} is not on this machine; using an offline stand-in "

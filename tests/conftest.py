@@ -40,3 +40,21 @@ def site_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("site") / "_site"
     build(folder, course_dir=REPO, budget="smoke", jobs=2, timeout=300)
     return folder
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach the network: the download policy's quick check always says no."""
+    from cnncourse import downloads
+
+    monkeypatch.setattr(downloads, "network_available", lambda host: False)
+
+
+@pytest.fixture
+def full_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CNNCOURSE_BUDGET", "full")
+
+
+@pytest.fixture
+def smoke_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CNNCOURSE_BUDGET", "smoke")

@@ -2,11 +2,13 @@
 
 Scope: one function, ``doctor_report(root=None)``, that gathers Python, torch
 and torchvision versions, the GPUs (CUDA, Apple's MPS), the budget in force,
-the data root (does it exist, can it be written), for each course data set
-whether its train and test files are there, and for each pretrained backbone
+the data root (does it exist, can it be written) and the read-only system
+data folders searched after it, for each course data set whether its train and
+test files are there and in which folder, and for each pretrained backbone
 where its weights file is (or that it is missing). Locations come from
-``cnncourse.data`` (its ``DATASETS`` registry) and ``cnncourse.pretrained``
-(``BACKBONES``), never from a second list here.
+``cnncourse.settings`` (``data_roots``), ``cnncourse.datasets`` (the
+``DATASETS`` registry) and ``cnncourse.pretrained`` (``BACKBONES``), never
+from a second list here.
 
 A student pastes the report into a help request; an instructor runs it on a
 JupyterHub image. It never raises: whatever cannot be found or read is
@@ -30,8 +32,9 @@ def doctor_report(root: str | os.PathLike | None = None) -> str:
     """A multi-line report of the software, hardware and data this machine offers.
 
     Args:
-        root: the data root to inspect (default: ``cnncourse.data.data_root()``,
-            i.e. ``$CNNCOURSE_DATA`` or the per-user cache).
+        root: the only data folder to inspect (default: every folder of
+            ``cnncourse.settings.data_roots()``: ``$CNNCOURSE_DATA`` or the
+            per-user cache, then the system data folders).
 
     Returns:
         Plain text, one fact per line; problems are reported, never raised.
@@ -126,7 +129,8 @@ def _settings() -> list[str]:
 
 
 def _data(root: str | os.PathLike | None) -> list[str]:
-    from cnncourse.data import DATASETS, SPLITS, data_root
+    from cnncourse.data import DATASETS, SPLITS, search_folders
+    from cnncourse.settings import SYSTEM_DATA_VARIABLE, data_root, system_data_roots
 
     if root is not None:
         folder, source = Path(root).expanduser(), "given"
@@ -135,7 +139,14 @@ def _data(root: str | os.PathLike | None) -> list[str]:
     else:
         folder, source = data_root(), "the per-user cache; set CNNCOURSE_DATA to use another"
     lines = [_line("data root", f"{folder} ({source})"), _line("", _root_state(folder))]
-    if not _is_dir(folder):
+    folders = [folder]
+    if root is None:  # load() searches the system folders too; with a root given, only that root
+        system = [path for path in system_data_roots() if path != folder]
+        origin = f"${SYSTEM_DATA_VARIABLE}" if SYSTEM_DATA_VARIABLE in os.environ else f"the default; set ${SYSTEM_DATA_VARIABLE} to change"
+        shown = ", ".join(f"{path} ({'present' if _is_dir(path) else 'absent'})" for path in system) or "none"
+        lines.append(_line("system data", f"{shown} ({origin}), read-only, searched after the data root"))
+        folders += system
+    if not any(_is_dir(path) for path in folders):
         missing = [] if _exists(folder) else list(DATASETS)
     else:
         lines.append("datasets")
@@ -144,23 +155,26 @@ def _data(root: str | os.PathLike | None) -> list[str]:
             states = []
             for split in SPLITS:
                 try:
-                    files, _ = spec.find(folder, split)
-                    state = "present" if files else "missing"
+                    files, _, _ = spec.search(folders, split)
+                    state = f"present in {os.path.commonpath([str(path) for path in files.values()])}" if files else "missing"
                 except OSError as err:
                     state = f"unreadable ({err.strerror or err})"
-                if state != "present" and name not in missing:
+                if not state.startswith("present") and name not in missing:
                     missing.append(name)
                 states.append(f"{split}: {state}")
             lines.append(f"  {name:<{_WIDTH + 2}}" + ", ".join(states))
     if missing:
         lines.append(f"To fetch what is missing: cnncourse data fetch {' '.join(missing)} --root {folder}")
+        debian = [DATASETS[name].debian_package for name in missing if DATASETS[name].debian_package]
+        if debian:
+            lines.append(f"On Debian or Ubuntu, instead: sudo apt-get install {' '.join(debian)} (read in place from /usr/share/datasets)")
         lines.append("Without the data, notebooks run only with CNNCOURSE_BUDGET=smoke (small offline stand-ins).")
     return lines
 
 
 def _weights(root: str | os.PathLike | None) -> list[str]:
-    from cnncourse.data import data_root
     from cnncourse.pretrained import BACKBONES
+    from cnncourse.settings import data_root
 
     folder = Path(root).expanduser() if root is not None else data_root()
     lines, missing = ["weights"], []

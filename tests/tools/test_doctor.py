@@ -54,7 +54,7 @@ def test_dataset_written_in_tmp_shows_as_present(tmp_path: Path) -> None:
         write_idx(raw / f"{prefix}-labels-idx1-ubyte.gz", bytes([0, 1]), (2,))
     (raw / "t10k-labels-idx1-ubyte.gz").unlink()
     report = doctor_report(tmp_path)
-    assert dataset_line(report, "fashion_mnist").split()[1:] == ["train:", "present,", "test:", "missing"], report
+    assert dataset_line(report, "fashion_mnist").split()[1:] == ["train:", "present", "in", f"{raw},", "test:", "missing"], report
     assert dataset_line(report, "cifar10").split()[1:] == ["train:", "missing,", "test:", "missing"], report
     assert "cnncourse data fetch mnist fashion_mnist cifar10" in report, report
 
@@ -63,7 +63,27 @@ def test_real_mnist_test_files_show_as_present(tmp_path: Path, shared_mnist: Pat
     target = tmp_path / "MNIST" / "raw"
     shutil.copytree(shared_mnist, target)
     report = doctor_report(tmp_path)
-    assert dataset_line(report, "mnist").split()[1:] == ["train:", "missing,", "test:", "present"], report
+    assert dataset_line(report, "mnist").split()[1:] == ["train:", "missing,", "test:", "present", "in", str(target)], report
+
+
+def test_system_data_folders_are_listed_with_where_each_data_set_was_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    own, hub, debian = tmp_path / "own", tmp_path / "hub-mount", tmp_path / "usr-share-datasets"
+    own.mkdir()
+    for prefix in ("train", "t10k"):
+        write_idx(hub / "mnist" / f"{prefix}-images-idx3-ubyte.gz", bytes(28 * 28), (1, 28, 28))
+        write_idx(hub / "mnist" / f"{prefix}-labels-idx1-ubyte.gz", bytes([3]), (1,))
+        write_idx(debian / "fashion-mnist" / f"{prefix}-images-idx3-ubyte.gz", bytes(28 * 28), (1, 28, 28))
+        write_idx(debian / "fashion-mnist" / f"{prefix}-labels-idx1-ubyte.gz", bytes([3]), (1,))
+    monkeypatch.setenv("CNNCOURSE_DATA", str(own))
+    monkeypatch.setenv("CNNCOURSE_SYSTEM_DATA", f"{hub}:{debian}:{tmp_path / 'absent'}")
+    report = doctor_report()
+    assert f"{hub} (present), {debian} (present), {tmp_path / 'absent'} (absent) ($CNNCOURSE_SYSTEM_DATA)" in report, report
+    assert dataset_line(report, "mnist").split()[1:] == ["train:", "present", "in", f"{hub / 'mnist'},", "test:", "present", "in", str(hub / "mnist")], report
+    assert f"present in {debian / 'fashion-mnist'}" in dataset_line(report, "fashion_mnist"), report
+    assert f"cnncourse data fetch cifar10 oxford_pets --root {own}" in report, report
+    monkeypatch.delenv("CNNCOURSE_SYSTEM_DATA")
+    assert "(the default; set $CNNCOURSE_SYSTEM_DATA to change)" in doctor_report(), "the default system folder must be said"
+    assert "system data" not in doctor_report(own), "with a root given, only that root is searched, as load does"
 
 
 def test_missing_or_bad_root_is_reported_not_raised(tmp_path: Path) -> None:
@@ -75,8 +95,7 @@ def test_missing_or_bad_root_is_reported_not_raised(tmp_path: Path) -> None:
 
 
 def test_weights_are_reported_where_they_are_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(torch.hub, "_hub_dir", None)
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "torch-home" / "hub"))
     report = doctor_report(tmp_path)
     assert dataset_line(report, "resnet18").split()[1:] == ["missing"], report
     assert f"To fetch the missing weights: cnncourse data fetch resnet18 --root {tmp_path}" in report, report

@@ -1,0 +1,77 @@
+"""cnncourse.tools.fetch: data sets and weights fetched into one folder, one line printed each, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from cnncourse.datasets import DatasetSpec
+from cnncourse.pretrained import BackboneSpec
+from cnncourse.tools.fetch import fetch
+from data_helpers import read_only_folder, write_cifar, write_idx_dataset, write_pets
+
+pytestmark = pytest.mark.usefixtures("offline")
+
+
+def test_fetch_rejects_unknown_names_before_downloading(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(DatasetSpec, "download", lambda self, root: calls.append(self.name))
+    with pytest.raises(ValueError, match="imagenet"):
+        fetch(["mnist", "imagenet"], root=tmp_path)
+    assert calls == [], f"nothing should be downloaded when a name is wrong, got {calls}"
+
+
+def test_fetch_downloads_what_is_missing_and_prints_one_line_each(tmp_path, monkeypatch, capsys):
+    write_cifar(tmp_path)  # already there
+    calls = []
+
+    def fake_download(self, root):
+        calls.append(self.name)
+        write_idx_dataset(Path(root) / "MNIST" / "raw", gz=True)
+
+    monkeypatch.setattr(DatasetSpec, "download", fake_download)
+    fetch(["mnist", "cifar10"], root=tmp_path)
+    assert calls == ["mnist"], f"only the missing data set should be downloaded, got {calls}"
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("mnist: 37 train and 19 test") and lines[1].startswith("cifar10: 45 train and 9 test"), lines
+
+
+def test_fetch_into_a_folder_that_cannot_be_made(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(PermissionError, match="cannot download into"):
+        fetch("mnist", root=blocker / "data")
+
+
+def test_fetch_into_a_read_only_folder(tmp_path, monkeypatch):
+    locked = read_only_folder(tmp_path / "locked", monkeypatch)
+    try:
+        with pytest.raises(PermissionError, match="read-only") as info:
+            fetch("mnist", root=locked)
+        assert str(locked) in str(info.value)
+    finally:
+        locked.chmod(0o755)
+
+
+def test_fetch_oxford_pets_and_weights(tmp_path, monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(DatasetSpec, "download", lambda self, root: (calls.append(self.name), write_pets(Path(root))))
+
+    def fake_weights(self, root):
+        calls.append(self.name)
+        (Path(root) / "weights").mkdir(parents=True, exist_ok=True)
+        torch.save({"w": torch.zeros(1000)}, Path(root) / "weights" / self.file)
+
+    monkeypatch.setattr(BackboneSpec, "download", fake_weights)
+    fetch(["oxford_pets", "resnet18", "efficientnet_lite0"], root=tmp_path)
+    assert calls == ["oxford_pets", "resnet18"], f"only what is missing should be downloaded, got {calls}"
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == f"oxford_pets: 37 train and 37 test images in {tmp_path}", lines
+    assert lines[1].startswith("resnet18: ResNet-18's ImageNet weights (0.0 MB) in") and lines[1].endswith("resnet18-f37072fd.pth"), lines
+    assert lines[2].startswith("efficientnet_lite0:") and "ship with the package" in lines[2], lines
+    fetch("resnet18", root=tmp_path)
+    assert calls == ["oxford_pets", "resnet18"], "weights already there are not fetched again"
+    with pytest.raises(ValueError, match="Did you mean 'resnet18'"):
+        fetch("resnet81", root=tmp_path)
