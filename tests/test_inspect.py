@@ -117,3 +117,11 @@ def test_text_markdown_html_and_columns(vgg: nn.Module) -> None:
     assert "<table>" in table._repr_html_()
     columns = table.to_dict()
     assert columns["name"] == ["input", "0", "1"] and columns["activations"] == [768, 1568, 1568]
+
+
+def test_a_frozen_batch_norm_inside_a_training_model_stays_frozen() -> None:
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()).train()
+    model[1].eval()
+    layer_table(model, (3, 10, 10))
+    assert [m.training for m in model.modules()] == [True, True, False, True], \
+        "layer_table should give every module back its own mode: the batch norm in eval, the rest in training"

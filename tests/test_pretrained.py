@@ -1,4 +1,4 @@
-"""cnncourse.pretrained: real pretrained features offline, the weights lookup, and preprocessing.
+"""cnncourse.pretrained: real pretrained features offline, and the weights lookup.
 
 Oracles: scikit-image's sample photos for "is it really pretrained" (the cat must
 come out as a cat), the efficientnet_lite_pytorch package's own model for
@@ -9,7 +9,6 @@ torchvision ResNet-18 saved under the real file name in temporary folders.
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import pytest
@@ -18,10 +17,8 @@ import torch
 import torchvision
 from torch import nn
 
-from cnncourse import data
-from cnncourse.tools.cli import main
-from cnncourse.data import ImageDataset
-from cnncourse.pretrained import BACKBONES, Backbone, WeightsNotFoundError, pretrained, weights_path
+from cnncourse import downloads
+from cnncourse.pretrained import Backbone, WeightsNotFoundError, pretrained, weights_path
 
 RESNET_FILE = "resnet18-f37072fd.pth"
 CAT_CLASSES = {"tabby", "tiger cat", "Egyptian cat", "Persian cat", "Siamese cat"}
@@ -31,9 +28,8 @@ COFFEE_CLASSES = {"espresso", "cup", "coffee mug"}
 @pytest.fixture(autouse=True)
 def offline_and_isolated(monkeypatch, tmp_path):
     """No network; CNNCOURSE_DATA and PyTorch's hub cache point into tmp_path, so real caches never count."""
-    monkeypatch.setattr(data, "_network_available", lambda host: False)
-    monkeypatch.setattr(torch.hub, "_hub_dir", None)
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.setattr(downloads, "network_available", lambda host: False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "torch-home" / "hub"))
     monkeypatch.setenv("CNNCOURSE_DATA", str(tmp_path / "shared"))
 
 
@@ -94,31 +90,6 @@ def test_lite0_computes_what_the_package_model_computes(lite0):
     assert [len(getattr(lite0, f"stage{k}")) for k in range(1, 8)] == [1, 2, 2, 3, 3, 4, 1]
     with torch.no_grad():  # any input size works (TensorFlow's "same" padding computed per input)
         assert lite0(torch.zeros(1, 3, 97, 64)).shape == (1, 1000)
-
-
-def test_features_and_head_share_the_backbones_parameters(lite0):
-    features, head = lite0.features, lite0.head
-    assert head is lite0.fc and isinstance(head, nn.Linear)
-    shared = {id(p) for p in features.parameters()} | {id(p) for p in head.parameters()}
-    assert shared == {id(p) for p in lite0.parameters()}, "features and head should hold exactly the backbone's parameters"
-    assert features.training is False, "the features view should be in the backbone's mode (eval here)"
-    first_two = lite0[:2]
-    assert isinstance(first_two, nn.Sequential) and first_two[1] is lite0.stage1 and lite0[-1] is lite0.fc, \
-        "slicing a backbone should give its stages as an nn.Sequential"
-
-
-def test_predict_restores_the_mode_and_refuses_a_replaced_head(lite0):
-    fresh = pretrained("efficientnet_lite0", weights=False)
-    assert fresh.training and all(p.requires_grad for p in fresh.parameters()), "a new backbone trains every parameter"
-    lite0.train()
-    try:
-        lite0.predict(photo("coffee"), k=1)
-        assert lite0.training, "predict should put the model back in training mode"
-    finally:
-        lite0.eval()
-    fresh.fc = nn.Linear(1280, 5)
-    with pytest.raises(ValueError, match="before replacing the head"):
-        fresh.predict(photo("coffee"))
 
 
 # --- ResNet-18: the weights lookup -------------------------------------------------------------
@@ -200,79 +171,6 @@ def test_unknown_backbone_suggests_the_closest():
         pretrained("resnet18", weights="imagenet")
 
 
-def test_cli_fetch_puts_the_weights_under_root_weights(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(torch.hub, "download_url_to_file",
-                        lambda url, dst, hash_prefix=None, progress=True: save_random_resnet18(Path(dst), seed=5))
-    root = tmp_path / "hub-share"
-    assert main(["data", "fetch", "resnet18", "efficientnet_lite0", "--root", str(root)]) == 0
-    out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("resnet18: ResNet-18's ImageNet weights (") and out[0].endswith(str(root / "weights" / RESNET_FILE)), out
-    assert "nothing to fetch" in out[1], out
-    assert weights_path("resnet18", root=root) == root / "weights" / RESNET_FILE
-
-
 # --- preprocessing ------------------------------------------------------------------------------
 
 
-def test_preprocess_matches_torchvisions_imagenet_transform():
-    cat = photo("chelsea")  # 300 x 451
-    expected = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.transforms()(cat)
-    got = BACKBONES["resnet18"].preprocess(cat)
-    assert got.shape == (1, 3, 224, 224) and got.dtype == torch.float32
-    # torchvision resizes the uint8 image, we resize floats: they differ by rounding, at most ~1/255/std.
-    assert (got[0] - expected).abs().max() < 0.05 and (got[0] - expected).abs().mean() < 0.005, \
-        f"preprocess differs from torchvision's transform by up to {(got[0] - expected).abs().max():.3f}"
-    as_float = BACKBONES["resnet18"].preprocess(cat.float() / 255)
-    assert torch.allclose(as_float, got, atol=1e-5), "uint8 images and the same images in [0, 1] should give the same input"
-
-
-def test_preprocess_sizes_grey_images_and_the_lite_constants():
-    prep = BACKBONES["efficientnet_lite0"].preprocess
-    batch = torch.randint(0, 256, (3, 1, 40, 60), dtype=torch.uint8)
-    before = batch.clone()
-    x = prep(batch, size=32)
-    assert x.shape == (3, 3, 32, 32), f"size=32 should give 3 x 3 x 32 x 32, got {tuple(x.shape)}"
-    assert torch.equal(x[:, 0], x[:, 2]), "a grey image should become three equal channels"
-    assert torch.equal(batch, before), "preprocess must not modify its input"
-    white = prep(torch.full((1, 3, 10, 10), 255, dtype=torch.uint8))
-    assert torch.allclose(white, torch.full_like(white, (255 - 127) / 128)), "Lite0 maps a pixel p to (p - 127) / 128"
-
-
-@pytest.mark.parametrize(("images", "error", "words"), [
-    (torch.randn(2, 3, 32, 32), ValueError, "do not normalise them beforehand"),
-    (torch.zeros(2, 32, 32, 3, dtype=torch.uint8), ValueError, "permute(0, 3, 1, 2)"),
-    (torch.zeros(32, 32, 3, dtype=torch.uint8), ValueError, "permute(2, 0, 1)"),
-    (torch.zeros(2, 3, 32, 32, dtype=torch.int32), TypeError, "uint8"),
-    (skimage.data.chelsea(), TypeError, "torch.from_numpy"),
-])
-def test_preprocess_refuses_what_it_cannot_read_correctly(images, error, words):
-    with pytest.raises(error) as info:
-        BACKBONES["resnet18"].preprocess(images)
-    assert words in str(info.value), str(info.value)
-
-
-def test_prepare_gives_a_dataset_that_indexes_like_preprocess():
-    images = torch.randint(0, 256, (5, 3, 32, 48), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    source = ImageDataset(images.clone(), [0, 1, 2, 1, 0], classes=["a", "b", "c"], name="toy", split="test")
-    prep = BACKBONES["efficientnet_lite0"].preprocess
-    ready = prep.prepare(source, size=64)
-    assert ready.images.shape == (5, 3, 64, 64) and ready.images.dtype == torch.uint8
-    assert ready.mean == prep.mean and ready.std == prep.std and ready.classes == source.classes and ready.name == "toy"
-    expected = prep(images, size=64)
-    for i in range(5):
-        x, y = ready[i]
-        assert y == source.targets[i]
-        # stored as uint8: at most half a grey level (0.5 / 255 / std) from the float computation
-        assert (x - expected[i]).abs().max() < 0.5 / 128 + 1e-4, f"image {i} differs by {(x - expected[i]).abs().max():.4f}"
-    assert torch.equal(source.images, images), "prepare must not modify the dataset it is given"
-    with pytest.raises(TypeError, match="ImageDataset"):
-        prep.prepare(images)
-
-
-def test_backbone_is_an_ordinary_module_that_copies_and_trains():
-    model = copy.deepcopy(pretrained("efficientnet_lite0", weights=False))
-    assert model.categories[0] == "tench" and model.preprocess == BACKBONES["efficientnet_lite0"].preprocess
-    model.fc = nn.Linear(model.feature_dim, 3)
-    logits = model(torch.randn(2, 3, 32, 32))
-    nn.functional.cross_entropy(logits, torch.tensor([0, 2])).backward()
-    assert model.stem.conv.weight.grad is not None and logits.shape == (2, 3)

@@ -279,3 +279,17 @@ def test_confident_mistakes_without_mistakes_and_bad_output() -> None:
     with pytest.raises(ValueError, match="scores of shape"):
         viz.show_confident_mistakes(nn.Identity(), (images, torch.zeros(4, dtype=torch.long)))
 
+
+
+def test_a_frozen_batch_norm_stays_in_eval_mode_after_each_picture_of_a_model() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 3)).train()
+    model[1].eval()  # frozen inside a model that trains
+    images, targets = torch.rand(20, 3, 8, 8), torch.randint(0, 3, (20,))
+    running_mean = model[1].running_mean.clone()
+    for draw in (lambda: viz.show_feature_maps(model, "1", images[0]),
+                 lambda: viz.show_confident_mistakes(model, (images, targets), k=2)):
+        draw()
+        assert [m.training for m in model.modules()] == [True, True, False, True, True, True], \
+            "every module should be back in its own mode: the batch norm in eval, the rest in training"
+    assert torch.equal(model[1].running_mean, running_mean), "drawing must not update the batch norm's statistics"

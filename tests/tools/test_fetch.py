@@ -8,11 +8,23 @@ import pytest
 import torch
 
 from cnncourse.datasets import DatasetSpec
-from cnncourse.pretrained import BackboneSpec
+from cnncourse.pretrained import BackboneSpec, weights_path
+from cnncourse.tools.cli import main
 from cnncourse.tools.fetch import fetch
 from data_helpers import read_only_folder, write_cifar, write_idx_dataset, write_pets
 
 pytestmark = pytest.mark.usefixtures("offline")
+
+RESNET_FILE = "resnet18-f37072fd.pth"
+
+
+def save_random_resnet18(path: Path, seed: int) -> None:
+    """A randomly initialised torchvision ResNet-18, its state dict saved at path (the download's stand-in)."""
+    import torchvision
+
+    torch.manual_seed(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
 
 
 def test_fetch_rejects_unknown_names_before_downloading(tmp_path, monkeypatch):
@@ -75,3 +87,14 @@ def test_fetch_oxford_pets_and_weights(tmp_path, monkeypatch, capsys):
     assert calls == ["oxford_pets", "resnet18"], "weights already there are not fetched again"
     with pytest.raises(ValueError, match="Did you mean 'resnet18'"):
         fetch("resnet81", root=tmp_path)
+
+
+def test_cli_fetch_puts_the_weights_under_root_weights(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(torch.hub, "download_url_to_file",
+                        lambda url, dst, hash_prefix=None, progress=True: save_random_resnet18(Path(dst), seed=5))
+    root = tmp_path / "hub-share"
+    assert main(["data", "fetch", "resnet18", "efficientnet_lite0", "--root", str(root)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("resnet18: ResNet-18's ImageNet weights (") and out[0].endswith(str(root / "weights" / RESNET_FILE)), out
+    assert "nothing to fetch" in out[1], out
+    assert weights_path("resnet18", root=root) == root / "weights" / RESNET_FILE
