@@ -46,8 +46,8 @@ _PETS_LISTS = {"train": "trainval.txt", "test": "test.txt"}  # the official trai
 class DatasetSpec:
     """One entry of the registry: what a data set is and where its files live.
 
-    Anything fetchable (later: pretrained weights) offers the same two methods,
-    ``present(root)`` and ``download(root)``.
+    Anything fetchable (``cnncourse.pretrained.BackboneSpec`` too) offers the same
+    two methods, ``present(root)`` and ``download(root)``, which ``cnncourse data fetch`` calls.
     """
 
     name: str  # what load() and `cnncourse data fetch` take
