@@ -130,10 +130,11 @@ def _budget_words(budget: str, standins: list[str]) -> tuple[str, str]:
 
     ``standins`` are the ``cnncourse data fetch`` names of the data sets the lectures ran on stand-ins for.
     """
-    line = f"Built with the <strong><code>{html.escape(budget)}</code> budget</strong>: the lecture pages were executed "
+    line = (f"Built with the <strong><code>{html.escape(budget)}</code> budget</strong>: "
+            "the lecture pages were executed ")
     if budget != "smoke":
         return line + "with the course's full sizes and training runs.", ""
-    line += "with tiny sizes and short training runs, on a CPU."
+    line += "with tiny sizes and short training runs."
     fetch = (f"<code>cnncourse data fetch {html.escape(' '.join(standins))}</code>, or set " if standins
              else "<code>cnncourse data fetch NAME</code>, or set ")
     banner = (f'<div class="{BANNER_CLASS}" role="note"><strong>Smoke build, not the course\'s results.</strong> '

@@ -57,8 +57,8 @@ _NAV_CSS = """
 .cnncourse-banner code { background: #fdefc3; padding: 0 0.25em; border-radius: 3px; }
 """
 
-# nbconvert's lab template without the scripts it would fetch from a CDN (MathJax stays: with a network the formulas are typeset,
-# without one they stay readable as the TeX the lectures wrote).
+# nbconvert's lab template without the scripts it would fetch from a CDN. MathJax stays: with a network
+# the formulas are typeset, without one they stay readable as the TeX the lectures wrote.
 _PAGE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 {%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
 {%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
