@@ -1,6 +1,6 @@
 # Two commands (see README): `make course` starts the course, `make test` runs every test.
 # Both create the virtual environment .venv on first use and refresh it when pyproject.toml changes.
-# Also: `make test-fast` (the quick tests, about a minute), `make site` (the lectures as HTML),
+# Also: `make test-fast` (the quick tests, a few minutes), `make site` (the lectures as HTML),
 # `make install TORCH=cpu` (PyTorch's CPU-only wheels, for laptops and CI), `make clean`.
 PYTHON ?= python3
 VENV   := .venv
