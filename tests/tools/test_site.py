@@ -4,13 +4,16 @@ Two kinds of test. Those that take the ``site_dir`` fixture read the real site,
 built once per session from course/ and release/ with the smoke budget: every
 lecture has a page with its title and its figures, no page shows an error, the
 index links every page, every link resolves, student pages show the stubs and
-nothing of the solutions, and no page needs the network for its content. The
+nothing of the solutions, no page needs the network for its content, every
+lecture page carries the smoke banner near its top, and the index names the
+budget and the data sets that were real or stand-ins. The
 others build tiny courses in tmp_path (one short kernel each): a raising cell
 fails the build with the notebook and cell named and keeps the earlier site,
 keep_going shows the error on the page, the build changes nothing in the
 course, widgets become static snapshots, a cell past the timeout fails, bad
 arguments fail before any kernel starts, and the CLI passes the budget,
-replaces an earlier site and exits non-zero on a failure.
+replaces an earlier site and exits non-zero on a failure; a lecture on a
+real data set and a stand-in, with a relative CNNCOURSE_DATA, says which was which.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from __future__ import annotations
 import html
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -28,9 +33,10 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from cnncourse.tools.cli import main
 from cnncourse.runtime import BUDGETS as RUNTIME_BUDGETS
 from cnncourse.tools.site import BUDGETS, MARKER, LectureError, build
+from cnncourse.tools.site.pages import BANNER_CLASS, STANDIN_LINE
 from pipeline_helpers import html_text, secret_lines
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LECTURES = sorted((REPO / "course").glob("*.ipynb"))
 STUDENT_NOTEBOOKS = sorted(p for p in (REPO / "release").glob("*/**/*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 
@@ -45,6 +51,7 @@ ERROR_TEXT = re.compile(r"Traceback \(most recent call last\)"
 HREF = re.compile(r'\bhref="([^"]*)"')
 MATHJAX_CDN = "https://cdnjs.cloudflare.com/ajax/libs/mathjax/"
 INLINE_MATH = re.compile(r"(?<!\$)\$[^$\n]+\$(?!\$)")
+BANNER = re.compile(r'<div class="' + BANNER_CLASS + r'"[^>]*>(.*?)</div>', re.S)
 
 
 # ---------------------------------------------------------------------------
@@ -126,6 +133,13 @@ def tiny_course(root: Path, *code: str) -> Path:
                    [new_markdown_cell("# Tiny exercise"),
                     new_code_cell("def area(side):\n    # YOUR CODE HERE\n    raise NotImplementedError()")])
     return root
+
+
+def banner_of(page: str) -> str:
+    """The text of a page's smoke banner, if it has one before its first cell ("" otherwise)."""
+    top = CELL_START.split(page, maxsplit=1)[0]
+    found = BANNER.search(top)
+    return html_text(found.group(1)) if found else ""
 
 
 def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
@@ -260,8 +274,76 @@ def test_the_build_left_the_lectures_unexecuted(site_dir: Path) -> None:
                               "without outputs, and the build must never write executed notebooks back")
 
 
+@pytest.mark.slow
+def test_every_lecture_page_built_with_smoke_shows_the_banner(site_dir: Path) -> None:
+    for lecture in LECTURES:
+        page = read_page(site_dir, lecture)
+        banner = banner_of(page)
+        assert banner, (f"the page of {lecture.name} was built in the smoke budget: it should show the banner "
+                        f"(class {BANNER_CLASS}) above its first cell")
+        for words in ("smoke", "not the course's results", "cnncourse site --budget full", "CNNCOURSE_DATA"):
+            assert words in banner, f"the banner of {lecture.name} should say {words!r}; it says: {banner}"
+        for title in {match["title"] for match in STANDIN_LINE.finditer(html_text(page))}:
+            assert "stand-ins for" in banner and title in banner, \
+                f"{lecture.name} ran on the stand-in for {title}; its banner should name it, it says: {banner}"
+    for notebook in STUDENT_NOTEBOOKS:
+        assert not banner_of(read_page(site_dir, notebook)), \
+            f"{notebook.relative_to(REPO)} is not executed: its page should have no smoke banner"
+
+
+@pytest.mark.slow
+def test_index_names_the_budget_and_the_data(site_dir: Path) -> None:
+    index = (site_dir / "index.html").read_text(encoding="utf-8")
+    text = html_text(index)
+    assert "Built with the smoke budget" in text, f"the index should name the budget that built it: {text[:600]}"
+    assert BANNER.search(index), "a smoke build's index should carry the banner too"
+    data = html_text(index.split('id="data"', 1)[-1])
+    for title in ("MNIST", "Fashion-MNIST", "CIFAR-10", "Oxford-IIIT Pet"):
+        assert title in data, f"the index's Data section should list {title}; it says: {data[:800]}"
+    for lecture in LECTURES:
+        for match in STANDIN_LINE.finditer(html_text(read_page(site_dir, lecture))):
+            row = next((line for line in data.splitlines() if match["title"] in line and f"({match['name']})" in line),
+                       "")
+            assert lecture.stem in row, (f"{lecture.name} ran on the stand-in for {match['title']}; the index's Data "
+                                         f"row for it should name the lecture, it reads {row!r}")
+
+
+def test_the_standin_line_matches_what_the_library_prints() -> None:
+    printed = subprocess.run([sys.executable, "-c", "from cnncourse.standins import announce; announce('cifar10')"],
+                             capture_output=True, text=True, check=True).stdout
+    match = STANDIN_LINE.search(printed)
+    assert match and (match["name"], match["title"]) == ("cifar10", "CIFAR-10"), \
+        f"cnncourse.tools.site.pages.STANDIN_LINE should read what cnncourse.standins.announce prints: {printed!r}"
+
+
 # ---------------------------------------------------------------------------
 # tiny courses: failures, keep_going, nothing touched, arguments, the CLI
+
+
+@pytest.mark.slow
+def test_real_data_and_stand_ins_are_told_apart(tmp_path: Path, shared_mnist: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "data"
+    (data / "mnist").mkdir(parents=True)
+    for file in shared_mnist.glob("t10k-*"):
+        (data / "mnist" / file.name).symlink_to(file)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CNNCOURSE_DATA", "data")  # relative: the kernels run elsewhere, in a copy of the course
+    course = tiny_course(tmp_path / "course_dir", "from cnncourse.data import load\n"
+                         "print(load('mnist', 'test'))\nprint(load('cifar10', 'test', download=False))")
+    site = build(tmp_path / "site", course_dir=course, jobs=1, timeout=120)
+    page = (site.folder / "course" / "01_tiny.html").read_text(encoding="utf-8")
+    assert "10,000 images" in html_text(page) and "real data" in html_text(page), \
+        f"the kernel should read the real MNIST test set from $CNNCOURSE_DATA=data: {html_text(page)[-800:]}"
+    banner = banner_of(page)
+    assert "stand-ins for CIFAR-10" in banner and "MNIST" not in banner, \
+        f"the banner should name CIFAR-10 (a stand-in) and not MNIST (real): {banner}"
+    assert [p.standins for p in site.pages] == [("cifar10",), ()], site.pages
+    data_section = html_text((site.folder / "index.html").read_text(encoding="utf-8").split('id="data"', 1)[-1])
+    assert "Real data: MNIST." in data_section and "Offline stand-ins: CIFAR-10." in data_section, data_section
+    assert str(data.resolve()) in data_section, f"the index should name the data root {data.resolve()}"
+    rows = {line.split(" (")[0]: line for line in data_section.splitlines() if "(" in line}
+    assert "test split only" in rows.get("MNIST", "") and "01_tiny" in rows.get("CIFAR-10", ""), rows
 
 
 @pytest.mark.slow
@@ -379,12 +461,15 @@ def test_cli_site_budget_rebuild_and_exit_status(tmp_path: Path, capsys: pytest.
     assert status == 0, f"cnncourse site should exit 0 on a good course, got {status}"
     assert "executed course/01_tiny.ipynb" in printed and str(out / "index.html") in printed, printed
     assert "budget: full" in html_text(page.read_text(encoding="utf-8")), "--budget full should reach the kernel"
+    assert not banner_of(page.read_text(encoding="utf-8")), "a page built with --budget full has no smoke banner"
+    assert "Built with the full budget" in html_text((out / "index.html").read_text(encoding="utf-8"))
     assert (out / "release" / "01_tiny" / "tiny.html").is_file(), "the student notebook should have a page"
 
     (out / "stale.html").write_text("left from an older build")
     assert main(command) == 0, "a second build into the same site folder should succeed"
     capsys.readouterr()
     assert "budget: smoke" in html_text(page.read_text(encoding="utf-8")), "the default budget should be smoke"
+    assert "smoke" in banner_of(page.read_text(encoding="utf-8")), "a smoke page should carry the banner"
     assert not (out / "stale.html").exists(), "a rebuild should replace the whole earlier site"
 
     write_notebook(course / "course" / "01_tiny.ipynb", [new_code_cell("assert False, 'wrong on purpose'")])
