@@ -203,6 +203,6 @@ def kernels_left() -> list[str]:
     while frontier:
         for child in children.get(frontier.pop(), []):
             frontier.append(child)
-            if "cnncourse.tools.grading.sandbox" in commands.get(child, ""):
+            if "cnncourse.tools.grading.kernel" in commands.get(child, ""):
                 found.append(commands[child])
     return found
