@@ -15,7 +15,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cnncourse.tools.check import Problem, check, check_notebook, compare_with_reference, find_reference, read_notebook
+from cnncourse.tools.check import check, check_notebook
+from cnncourse.tools.compare import Problem, compare_with_reference, find_reference, read_notebook
 from cnncourse.tools.cli import main
 from cnncourse.tools.grading.grade import file_hashes
 from cnncourse.tools.release import student_files

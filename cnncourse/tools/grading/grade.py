@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from cnncourse.settings import data_root
-from cnncourse.tools import check as checking
+from cnncourse.tools import compare
 from cnncourse.tools.grading import sandbox as sandboxing
 from cnncourse.tools.grading.gradebook import (CourseSettings, assignment_layout, course_settings, export_grades, merge_results,
                                  read_results, snapshot_gradebook)
@@ -238,7 +238,7 @@ def _code_cell_count(course: CourseSettings, assignment: str) -> int:
     release = course.root / "release" / assignment
     count = 0
     for path in release.rglob("*.ipynb") if release.is_dir() else []:
-        nb, _ = checking.read_notebook(path)
+        nb, _ = compare.read_notebook(path)
         count += sum(c.cell_type == "code" for c in nb.cells) if nb is not None else 0
     return count or 50
 
@@ -249,7 +249,7 @@ def _references(course: CourseSettings, assignment: str) -> dict[str, Any]:
     found = {}
     if release.is_dir():
         for path in release.glob("*.ipynb"):
-            nb, _ = checking.read_notebook(path)
+            nb, _ = compare.read_notebook(path)
             if nb is not None:
                 found[path.stem] = nb
     if not found:
@@ -450,9 +450,9 @@ def _structure_notes(submitted: Path, references: dict[str, Any]) -> list[str]:
         if not path.is_file():
             notes.append(f"{name}.ipynb was not submitted; it counts 0")
             continue
-        nb, problems = checking.read_notebook(path)
+        nb, problems = compare.read_notebook(path)
         if nb is not None:
-            problems = checking.compare_with_reference(nb, reference)
+            problems = compare.compare_with_reference(nb, reference)
         notes += [f"{name}.ipynb: {p.message}" for p in problems]
     return notes
 
