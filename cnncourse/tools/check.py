@@ -27,8 +27,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
 from cnncourse.tools.compare import (Problem, cell_grade_id, cell_role, compare_with_reference, find_reference, read_notebook,
                                      self_consistency)
 
@@ -44,6 +42,7 @@ def output_problems(nb: Any, *, max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
     """A problem when the saved outputs of the notebook add up to more than ``max_output_bytes``.
 
     Example:
+        >>> import nbformat
         >>> output_problems(nbformat.v4.new_notebook())
         []
     """

@@ -23,9 +23,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-import nbformat
-
-
 # Entries of source/<assignment>/ (and release/) that are never part of a release.
 _IGNORED = (".ipynb_checkpoints", "__pycache__", "*.pyc", ".DS_Store", ".nbgrader.log")
 # Metadata that records a session (timings, view state), not the content.
