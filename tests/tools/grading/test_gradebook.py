@@ -8,7 +8,6 @@ survives and is flagged for review.
 from __future__ import annotations
 
 import csv
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -17,52 +16,24 @@ from nbgrader.api import Gradebook
 
 from cnncourse.tools.grading.gradebook import (assignment_layout, course_settings, export_grades, merge_results,
                                                read_results, snapshot_gradebook)
-from cnncourse.tools.release import nbgrader_environment
+from demo_assignment import ASSIGNMENT, NOTEBOOK
 
-ASSIGNMENT = "01_demo"
-NOTEBOOK = "demo"
-CELLS = (("answer_double", None), ("test_double", 40.0), ("test_clip", 60.0))  # (name, points of its test)
-
-
-def make_gradebook(db: Path) -> None:
-    """An assignment with one notebook: an answer cell and two autograded test cells (40 + 60 points)."""
-    with Gradebook(f"sqlite:///{db}") as gb:
-        gb.add_assignment(ASSIGNMENT)
-        gb.add_notebook(NOTEBOOK, ASSIGNMENT)
-        for name, points in CELLS:
-            gb.add_source_cell(name, NOTEBOOK, ASSIGNMENT, cell_type="code", locked=points is not None,
-                               source=f"# {name}", checksum=f"sum-{name}")
-            if points is None:
-                gb.add_solution_cell(name, NOTEBOOK, ASSIGNMENT)
-            else:
-                gb.add_grade_cell(name, NOTEBOOK, ASSIGNMENT, max_score=points, cell_type="code")
-
-
-@pytest.fixture(scope="module")
-def empty_gradebook(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Made once: a new gradebook runs nbgrader's ``alembic`` executable (a second or more)."""
-    db = tmp_path_factory.mktemp("template") / "gradebook.db"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PATH", nbgrader_environment()["PATH"])
-        make_gradebook(db)
-    return db
 
 
 @pytest.fixture()
-def course(tmp_path: Path, empty_gradebook: Path):
-    root = tmp_path / "course"
-    root.mkdir()
+def course(tmp_path: Path, gradebook: Path):
+    """A course folder with its nbgrader_config.py and a gradebook holding the demo assignment."""
+    root = gradebook.parent
     (root / "nbgrader_config.py").write_text("c = get_config()\nc.CourseDirectory.course_id = 'demo'\n"
                                              "c.Execute.timeout = 77\n", encoding="utf-8")
-    shutil.copyfile(empty_gradebook, root / "gradebook.db")
     return course_settings(root)
 
 
-def results(double: float, clip: float, *, timestamp: str = "2026-01-05 10:00:00") -> dict:
+def results(double: float, negative: float, *, timestamp: str = "2026-01-05 10:00:00") -> dict:
     """What ``read_results`` returns for one graded notebook."""
     return {"timestamp": timestamp, "notebooks": {NOTEBOOK: {
-        "late_penalty": 0.0, "grades": {"test_double": (double, False), "test_clip": (clip, False)},
-        "comments": {"answer_double": "well done"}}}}
+        "late_penalty": 0.0, "grades": {"test_double": (double, False), "test_negative": (negative, False)},
+        "comments": {}}}}
 
 
 def scores(course, student: str) -> dict[str, float]:
@@ -80,7 +51,7 @@ def submission_rows(course) -> list[tuple]:
 def test_course_settings_and_layout_read_the_config_and_the_gradebook(course) -> None:
     assert course.course_id == "demo" and course.timeout == 77, f"the config's settings should be read, got {course}"
     layout, digest = assignment_layout(course, ASSIGNMENT)
-    assert layout == {NOTEBOOK: [("test_double", 40.0, True), ("test_clip", 60.0, True)]}, layout
+    assert layout == {NOTEBOOK: [("test_double", 40.0, True), ("test_negative", 60.0, True)]}, layout
     assert len(digest) == 64 and digest == assignment_layout(course, ASSIGNMENT)[1], "the digest should be stable"
     with pytest.raises(ValueError, match="'02_missing' is not in the gradebook"):
         assignment_layout(course, "02_missing")
@@ -93,8 +64,8 @@ def test_merge_writes_one_row_per_student_and_a_rerun_changes_nothing(course, tm
     merge_results(course, ASSIGNMENT, "alice", results(40.0, 30.0), autograded=autograded)
     merge_results(course, ASSIGNMENT, "bob", results(0.0, 60.0), autograded=None)
     first = {s: scores(course, s) for s in ("alice", "bob")}
-    assert first == {"alice": {"total": 70.0, "test_double": 40.0, "test_clip": 30.0},
-                     "bob": {"total": 60.0, "test_double": 0.0, "test_clip": 60.0}}, first
+    assert first == {"alice": {"total": 70.0, "test_double": 40.0, "test_negative": 30.0},
+                     "bob": {"total": 60.0, "test_double": 0.0, "test_negative": 60.0}}, first
     assert (course.folder("autograded", "alice", ASSIGNMENT) / f"{NOTEBOOK}.ipynb").is_file(), \
         "the graded folder should be copied into autograded/"
     merge_results(course, ASSIGNMENT, "alice", results(40.0, 30.0), autograded=autograded)
@@ -107,7 +78,7 @@ def test_merge_writes_one_row_per_student_and_a_rerun_changes_nothing(course, tm
 def test_a_failed_notebook_counts_zero_and_a_manual_score_is_kept_and_flagged(course) -> None:
     merge_results(course, ASSIGNMENT, "carol", results(40.0, 60.0), autograded=None)
     with Gradebook(course.db_url, course.course_id) as gb:
-        grade = gb.find_grade("test_clip", NOTEBOOK, ASSIGNMENT, "carol")
+        grade = gb.find_grade("test_negative", NOTEBOOK, ASSIGNMENT, "carol")
         grade.manual_score = 50.0
         gb.db.commit()
     failed = results(40.0, 60.0)
@@ -115,9 +86,9 @@ def test_a_failed_notebook_counts_zero_and_a_manual_score_is_kept_and_flagged(co
     merge_results(course, ASSIGNMENT, "carol", failed, autograded=None)
     with Gradebook(course.db_url, course.course_id) as gb:
         double = gb.find_grade("test_double", NOTEBOOK, ASSIGNMENT, "carol")
-        clip = gb.find_grade("test_clip", NOTEBOOK, ASSIGNMENT, "carol")
+        negative = gb.find_grade("test_negative", NOTEBOOK, ASSIGNMENT, "carol")
         assert (double.auto_score, double.needs_manual_grade) == (0.0, False), "a failed notebook should count 0"
-        assert (clip.manual_score, clip.needs_manual_grade) == (50.0, True), \
+        assert (negative.manual_score, negative.needs_manual_grade) == (50.0, True), \
             "a manual score given before a regrade should stay and be flagged for review"
     merge_results(course, ASSIGNMENT, "dave", None, autograded=None)
     assert scores(course, "dave")["total"] == 0.0, "a submission nbgrader could not grade at all should count 0"
@@ -133,16 +104,16 @@ def test_snapshot_read_back_and_export(course, tmp_path: Path) -> None:
         submission = gb.update_or_create_submission(ASSIGNMENT, "erin", timestamp="2026-01-05 10:00:00")
         for notebook in submission.notebooks:
             for grade in notebook.grades:
-                grade.auto_score = {"test_double": 40.0, "test_clip": 10.0}[grade.name]
+                grade.auto_score = {"test_double": 40.0, "test_negative": 10.0}[grade.name]
                 grade.needs_manual_grade = False
         gb.db.commit()
     found = read_results(folder, ASSIGNMENT, "erin")
-    assert found["notebooks"][NOTEBOOK]["grades"] == {"test_double": (40.0, False), "test_clip": (10.0, False)}, found
+    assert found["notebooks"][NOTEBOOK]["grades"] == {"test_double": (40.0, False), "test_negative": (10.0, False)}, found
     assert submission_rows(course) == [], "the snapshot is a copy: the course gradebook should not change"
     merge_results(course, ASSIGNMENT, "erin", found, autograded=None)
     out = export_grades(ASSIGNMENT, tmp_path / "grades.csv", course_dir=course.root)
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
-    assert [(r["student_id"], r["score"], r["max_score"], r["test_double"], r["test_clip"]) for r in rows] == \
+    assert [(r["student_id"], r["score"], r["max_score"], r["test_double"], r["test_negative"]) for r in rows] == \
         [("erin", "50", "100", "40", "10")], rows
     with pytest.raises(ValueError, match="needs an SQLite gradebook"):
         snapshot_gradebook("postgresql://host/db", tmp_path / "x.db")
