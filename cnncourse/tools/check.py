@@ -64,9 +64,10 @@ def run_problems(path: str | Path, *, timeout: float = 600, sandbox: str = "off"
     temporary copy. ``sandbox`` (see ``cnncourse.tools.grading.sandbox``) isolates the
     kernel, for notebooks written by someone else.
 
-    Example:
-        >>> run_problems("release/00_fixture/fixture.ipynb", timeout=60)  # doctest: +SKIP
-        ([Problem(kind='failing_cell', ...), ...], 3.1)
+    Example::
+
+        run_problems("release/00_fixture/fixture.ipynb", timeout=60)
+        # ([Problem(kind='failing_cell', ...), ...], 3.1)
     """
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
@@ -158,9 +159,10 @@ def check_notebook(path: str | Path, *, reference: str | Path | None = None, run
         max_output_bytes: the most saved output the notebook may hold.
         sandbox: isolation for the run (``cnncourse.tools.grading.sandbox`` modes, or "auto").
 
-    Example:
-        >>> check_notebook("release/00_fixture/fixture.ipynb", run=False)  # doctest: +SKIP
-        []
+    Example::
+
+        check_notebook("release/00_fixture/fixture.ipynb", run=False)
+        # []
     """
     nb, problems = read_notebook(path)
     if nb is None:
@@ -185,8 +187,13 @@ def notebooks_under(target: str | Path) -> list[Path]:
         FileNotFoundError: ``target`` does not exist.
 
     Example:
-        >>> notebooks_under("release/01_conv_arithmetic")  # doctest: +SKIP
-        [PosixPath('release/01_conv_arithmetic/conv_arithmetic.ipynb')]
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     Path(folder, ".ipynb_checkpoints").mkdir()
+        ...     for name in ("b.ipynb", "a.ipynb", "notes.txt", ".ipynb_checkpoints/a-checkpoint.ipynb"):
+        ...         _ = Path(folder, name).write_text("{}")
+        ...     [p.name for p in notebooks_under(folder)]
+        ['a.ipynb', 'b.ipynb']
     """
     target = Path(target)
     if target.is_file():
@@ -208,10 +215,11 @@ def check(targets: Sequence[str | Path], *, release: str | Path | None = None, c
         FileNotFoundError: a target does not exist.
         ValueError: no notebook found under the targets.
 
-    Example:
-        >>> check(["submitted/alice/01_conv_arithmetic"], run=False)  # doctest: +SKIP
-        conv_arithmetic.ipynb: no problems found (compared with release/01_conv_arithmetic/conv_arithmetic.ipynb)
-        0
+    Example::
+
+        check(["submitted/alice/01_conv_arithmetic"], run=False)
+        # conv_arithmetic.ipynb: no problems found (compared with release/01_conv_arithmetic/conv_arithmetic.ipynb)
+        # 0
     """
     if isinstance(targets, (str, Path)):
         raise TypeError(f"targets must be a list of paths, got the single path {targets!r}; write [{targets!r}]")

@@ -89,9 +89,16 @@ def compare_with_reference(nb: Any, reference: Any) -> list[Problem]:
         edited_cell, changed_metadata and reordered.
 
     Example:
-        >>> ref, _ = read_notebook("release/01_conv_arithmetic/conv_arithmetic.ipynb")  # doctest: +SKIP
-        >>> compare_with_reference(ref, ref)  # doctest: +SKIP
+        >>> test = nbformat.v4.new_code_cell("assert True", metadata={"nbgrader": {
+        ...     "grade": True, "solution": False, "locked": True, "points": 1, "grade_id": "test_one"}})
+        >>> reference = nbformat.v4.new_notebook(cells=[test])
+        >>> compare_with_reference(reference, reference)
         []
+        >>> twice = nbformat.v4.new_notebook(cells=[test, nbformat.v4.new_code_cell(test.source, metadata=test.metadata)])
+        >>> [p.kind for p in compare_with_reference(twice, reference)]
+        ['duplicated_cell']
+        >>> print(compare_with_reference(nbformat.v4.new_notebook(), reference)[0])
+        the test cell test_one was deleted (...)
     """
     ref_cells = [c for c in reference.cells if cell_grade_id(c)]
     ref_by_id = {cell_grade_id(c): c for c in ref_cells}
@@ -220,9 +227,17 @@ def find_reference(path: str | Path, *, release: str | Path | None = None,
     ``course_dir`` or the nearest parent folder with ``nbgrader_config.py``,
     and the assignment is the notebook's folder name.
 
-    Example:
-        >>> find_reference("submitted/alice/01_conv_arithmetic/conv_arithmetic.ipynb")  # doctest: +SKIP
-        PosixPath('/course/release/01_conv_arithmetic/conv_arithmetic.ipynb')
+    Example (in a course folder, for ``submitted/alice/01_conv_arithmetic/conv_arithmetic.ipynb``
+    it is ``release/01_conv_arithmetic/conv_arithmetic.ipynb``)::
+
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     _ = Path(folder, "nbgrader_config.py").write_text("")
+        ...     Path(folder, "release", "01_a").mkdir(parents=True)
+        ...     _ = Path(folder, "release", "01_a", "a.ipynb").write_text("{}")
+        ...     found = find_reference(Path(folder, "submitted", "alice", "01_a", "a.ipynb"))
+        ...     found.relative_to(folder).as_posix()
+        'release/01_a/a.ipynb'
     """
     path = Path(path).resolve()
     if release is not None:

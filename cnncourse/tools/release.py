@@ -38,9 +38,10 @@ _DIFF_LINES = 14  # unified-diff lines shown per out-of-date file
 def known_assignments(course_dir: str | Path = ".") -> list[str]:
     """The assignment folders in ``<course_dir>/source/``, sorted by name.
 
-    Example:
-        >>> known_assignments(".")  # doctest: +SKIP
-        ['01_conv_arithmetic']
+    Example::
+
+        known_assignments(".")
+        # ['01_conv_arithmetic']
     """
     source = Path(course_dir) / "source"
     if not source.is_dir():
@@ -103,10 +104,11 @@ def student_files(assignment: str, *, course_dir: str | Path = ".") -> dict[str,
     by its path relative to ``release/<assignment>/``. Notebooks come back
     normalised (see ``normalise_notebook``); other files verbatim.
 
-    Example:
-        >>> files = student_files("01_conv_arithmetic", course_dir=".")  # doctest: +SKIP
-        >>> sorted(files)  # doctest: +SKIP
-        ['conv_arithmetic.ipynb']
+    Example::
+
+        files = student_files("01_conv_arithmetic", course_dir=".")
+        sorted(files)
+        # ['conv_arithmetic.ipynb']
     """
     course = Path(course_dir).resolve()
     _check_names([assignment], course)
@@ -170,10 +172,11 @@ def release(assignments: Sequence[str] = (), *, check: bool = False, course_dir:
         The exit status: 0 when written, or in sync under ``check``; 1 when
         ``check`` finds ``release/`` out of date.
 
-    Example:
-        >>> release(["01_conv_arithmetic"], check=True, course_dir=".")  # doctest: +SKIP
-        release/ is in sync with source/ (1 assignment checked).
-        0
+    Example::
+
+        release(["01_conv_arithmetic"], check=True, course_dir=".")
+        # release/ is in sync with source/ (1 assignment checked).
+        # 0
     """
     if isinstance(assignments, str):
         raise TypeError(f"assignments must be a list of names, got the string {assignments!r}; write [{assignments!r}]")

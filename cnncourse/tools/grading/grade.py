@@ -126,9 +126,10 @@ def grade(assignment: str, *, course_dir: str | Path = ".", workers: int | None 
         FileNotFoundError: ``course_dir`` is not a course directory.
         ValueError: unknown assignment or student, no submissions, bad settings.
 
-    Example:
-        >>> report = grade("01_conv_arithmetic", workers=4)  # doctest: +SKIP
-        >>> print(report.table())  # doctest: +SKIP
+    Example::
+
+        report = grade("01_conv_arithmetic", workers=4)
+        print(report.table())
     """
     started = time.perf_counter()
     course = course_settings(course_dir)
@@ -305,9 +306,10 @@ def _warnings(course: CourseSettings, mode: str) -> list[str]:
 def generate_feedback(assignment: str, *, course_dir: str | Path = ".") -> int:
     """Run ``nbgrader generate_feedback`` (hidden tests stay hidden: ``HideHiddenTests``); its exit status.
 
-    Example:
-        >>> generate_feedback("01_conv_arithmetic")  # doctest: +SKIP
-        0
+    Example::
+
+        generate_feedback("01_conv_arithmetic")
+        # 0
     """
     course = course_settings(course_dir)
     command = [sys.executable, "-m", "nbgrader", "generate_feedback", assignment, "--force",

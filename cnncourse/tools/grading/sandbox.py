@@ -86,8 +86,11 @@ class SandboxPolicy:
         """Write the policy as JSON (readable by the grader only) and return the path.
 
         Example:
-            >>> SandboxPolicy("off", "/tmp/run", "/tmp/home").save("/tmp/policy.json")  # doctest: +SKIP
-            PosixPath('/tmp/policy.json')
+            >>> import tempfile
+            >>> with tempfile.TemporaryDirectory() as folder:
+            ...     path = SandboxPolicy("off", "/tmp/run", "/tmp/home").save(Path(folder) / "policy.json")
+            ...     oct(path.stat().st_mode & 0o777), SandboxPolicy.load(path).mode
+            ('0o600', 'off')
         """
         path = Path(path)
         path.write_text(json.dumps(asdict(self), indent=1, sort_keys=True), encoding="utf-8")
@@ -96,11 +99,10 @@ class SandboxPolicy:
 
     @classmethod
     def load(cls, path: str | Path) -> "SandboxPolicy":
-        """Read a policy written by ``save``.
+        """Read a policy written by ``save`` (example there).
 
-        Example:
-            >>> SandboxPolicy.load("/tmp/policy.json").mode  # doctest: +SKIP
-            'off'
+        Raises:
+            FileNotFoundError: no policy at ``path``, with a hint.
         """
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -285,8 +287,12 @@ def write_kernel_spec(folder: str | Path, policy_file: str | Path, *, name: str 
     policy's environment, killed if its grader dies.
 
     Example:
-        >>> write_kernel_spec("/tmp/share", "/tmp/policy.json").name  # doctest: +SKIP
-        'kernel.json'
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     policy = make_policy("off", run_dir=f"{folder}/run", home=f"{folder}/home").save(f"{folder}/policy.json")
+        ...     spec = json.loads(write_kernel_spec(f"{folder}/share", policy).read_text())
+        >>> "cnncourse.tools.grading.kernel" in spec["argv"], spec["argv"][-2:]
+        (True, ['-f', '{connection_file}'])
     """
     policy_file = Path(policy_file).resolve()
     policy = SandboxPolicy.load(policy_file)
@@ -341,7 +347,11 @@ def prepare_folders(policy: SandboxPolicy, *, traverse: Sequence[str | Path] = (
     so the kernel can pass through but not list them.
 
     Example:
-        >>> prepare_folders(make_policy("off", run_dir="/tmp/r", home="/tmp/h"))  # doctest: +SKIP
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     prepare_folders(make_policy("off", run_dir=f"{folder}/run", home=f"{folder}/home"))
+        ...     oct(Path(folder, "home").stat().st_mode & 0o777)
+        '0o700'
     """
     for folder in (policy.run_dir, policy.home):
         Path(folder).mkdir(parents=True, exist_ok=True)
@@ -356,11 +366,16 @@ def prepare_folders(policy: SandboxPolicy, *, traverse: Sequence[str | Path] = (
 def kill_leftovers(uid: int) -> int:
     """Kill every process still running as the sandbox user ``uid`` (``user`` mode); return how many.
 
-    Never touches processes of other users, and refuses uid 0.
+    Never touches processes of other users, and refuses uid 0 and the
+    grader's own uid. The grader calls it after each notebook in ``user``
+    mode (``SafeExecute.sandbox_uid``), e.g. ``kill_leftovers(61000)`` for
+    worker slot 0.
 
     Example:
-        >>> kill_leftovers(61000)  # doctest: +SKIP
-        0
+        >>> kill_leftovers(os.getuid())
+        Traceback (most recent call last):
+        ...
+        ValueError: refusing to kill the processes of uid ... that is not a sandbox user
     """
     if uid == 0 or uid == os.getuid():
         raise ValueError(f"refusing to kill the processes of uid {uid}: that is not a sandbox user")
