@@ -99,11 +99,7 @@ class SandboxPolicy:
 
     @classmethod
     def load(cls, path: str | Path) -> "SandboxPolicy":
-        """Read a policy written by ``save`` (example there).
-
-        Raises:
-            FileNotFoundError: no policy at ``path``, with a hint.
-        """
+        """Read a policy written by ``save`` (example there); FileNotFoundError with a hint if there is none."""
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -366,10 +362,8 @@ def prepare_folders(policy: SandboxPolicy, *, traverse: Sequence[str | Path] = (
 def kill_leftovers(uid: int) -> int:
     """Kill every process still running as the sandbox user ``uid`` (``user`` mode); return how many.
 
-    Never touches processes of other users, and refuses uid 0 and the
-    grader's own uid. The grader calls it after each notebook in ``user``
-    mode (``SafeExecute.sandbox_uid``), e.g. ``kill_leftovers(61000)`` for
-    worker slot 0.
+    Never touches processes of other users; refuses uid 0 and the grader's own. The grader calls
+    it after each notebook in ``user`` mode (``SafeExecute.sandbox_uid``), e.g. ``kill_leftovers(61000)``.
 
     Example:
         >>> kill_leftovers(os.getuid())
@@ -394,10 +388,7 @@ def kill_leftovers(uid: int) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of ``python -m cnncourse.tools.grading.sandbox probe``: print the modes this machine allows.
-
-    The kernel's own process is ``python -m cnncourse.tools.grading.kernel`` (started by the kernel spec).
-    """
+    """``python -m cnncourse.tools.grading.sandbox probe``: print the modes this machine allows (kernels: ``kernel``)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args != ["probe"]:
         raise SystemExit("usage: python -m cnncourse.tools.grading.sandbox probe")
