@@ -29,6 +29,7 @@ _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
 _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 32, 4096, 16384, 1 << 18
 _PR_SET_PDEATHSIG, _PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS = 1, 24, 38
 
+
 def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(None, use_errno=True)
 
@@ -181,7 +182,8 @@ def _parse(args: list[str]) -> tuple[str, str, list[str]]:
         policy = args[args.index("--policy") + 1]
         connection = args[args.index("-f") + 1]
     except (ValueError, IndexError):
-        raise SystemExit("usage: python -m cnncourse.tools.grading.kernel {start,launch} --policy FILE -f CONNECTION_FILE [ipykernel args]")
+        raise SystemExit("usage: python -m cnncourse.tools.grading.kernel {start,launch} --policy FILE "
+                         "-f CONNECTION_FILE [ipykernel args]")
     skip = {args.index("--policy"), args.index("--policy") + 1, args.index("-f"), args.index("-f") + 1}
     return policy, connection, [a for i, a in enumerate(args) if i not in skip]
 

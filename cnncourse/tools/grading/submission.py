@@ -236,7 +236,8 @@ def grade_submission(run: GradingRun, pool: WorkerPool, student: str, hashes_bef
         autograded = folder / "autograded" / student / run.assignment
         for notebook in run.references:
             if results is not None and not (autograded / f"{notebook}.ipynb").is_file():
-                notes.append(f"{notebook}.ipynb could not be graded and counts 0 ({tail or 'nbgrader could not grade it'})")
+                reason = tail or "nbgrader could not grade it"
+                notes.append(f"{notebook}.ipynb could not be graded and counts 0 ({reason})")
                 results["notebooks"].setdefault(notebook, {})["failed"] = True
         if results is None:
             notes.append(f"nbgrader could not grade the submission; it counts 0 ({tail or 'no result'})")
@@ -246,8 +247,8 @@ def grade_submission(run: GradingRun, pool: WorkerPool, student: str, hashes_bef
             changed = sorted(k for k in set(after) | set(hashes_before) if after.get(k) != hashes_before.get(k))
             notes.append(f"the submitted files changed while grading: {', '.join(changed)} (report this as a bug)")
         failed = results is None or any(nb.get("failed") for nb in results["notebooks"].values())
-        return Outcome(student, results, list(dict.fromkeys(notes)), time.perf_counter() - started, digest(hashes_before),
-                       autograded if autograded.is_dir() else None, folder, failed)
+        return Outcome(student, results, list(dict.fromkeys(notes)), time.perf_counter() - started,
+                       digest(hashes_before), autograded if autograded.is_dir() else None, folder, failed)
 
 
 def _prepare_folder(run: GradingRun, pool: WorkerPool, student: str, folder: Path, slot: int) -> dict[str, str]:
