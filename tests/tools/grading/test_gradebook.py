@@ -18,6 +18,9 @@ from cnncourse.tools.grading.gradebook import (assignment_layout, course_setting
                                                read_results, snapshot_gradebook)
 from demo_assignment import ASSIGNMENT, NOTEBOOK
 
+# nbgrader's own SQLAlchemy 2 "not in session" warnings when a test writes a submission the way autograde does
+pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
+
 
 
 @pytest.fixture()
