@@ -25,6 +25,6 @@ c.Execute.timeout = 1800
 # hidden tests (their source, or source lines quoted in tracebacks and warnings).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "cnncourse.tools.release.HideHiddenTests",
+    "cnncourse.tools.feedback.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

@@ -1,8 +1,9 @@
 """The instructor tools: everything behind the ``cnncourse`` command.
 
 Scope: the command line (``cli``), ``doctor``, ``release`` (nbgrader's
-generate step and the feedback scrubber), ``check``, ``grading`` (autograde
-a cohort: sandbox, tamper guard, gradebook, report) and ``site`` (the lectures
-as static HTML). These modules import the student library (``cnncourse.*``);
+generate step), ``feedback`` (the feedback scrubber), ``compare`` (a notebook
+against its release version), ``check``, ``grading`` (autograde a cohort:
+sandbox, tamper guard, gradebook, report) and ``site`` (the lectures as
+static HTML). These modules import the student library (``cnncourse.*``);
 the library never imports them, and no notebook does.
 """

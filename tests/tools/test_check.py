@@ -15,7 +15,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cnncourse.tools.check import Problem, check, check_notebook, compare_with_reference, find_reference, read_notebook
+from cnncourse.tools.check import check, check_notebook
+from cnncourse.tools.compare import Problem, compare_with_reference, find_reference, read_notebook
 from cnncourse.tools.cli import main
 from cnncourse.tools.grading.grade import file_hashes
 from cnncourse.tools.release import student_files
@@ -203,6 +204,6 @@ def kernels_left() -> list[str]:
     while frontier:
         for child in children.get(frontier.pop(), []):
             frontier.append(child)
-            if "cnncourse.tools.grading.sandbox" in commands.get(child, ""):
+            if "cnncourse.tools.grading.kernel" in commands.get(child, ""):
                 found.append(commands[child])
     return found

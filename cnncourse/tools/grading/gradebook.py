@@ -55,8 +55,12 @@ def course_settings(course_dir: str | Path) -> CourseSettings:
         ValueError: the config moves ``submitted/``, ``autograded/`` or ``source/``.
 
     Example:
-        >>> course_settings(".").db_url  # doctest: +SKIP
-        'sqlite:////work/main/gradebook.db'
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     _ = Path(folder, "nbgrader_config.py").write_text("c = get_config()\\nc.Execute.timeout = 60\\n")
+        ...     course = course_settings(folder)
+        ...     course.db_url == f"sqlite:///{Path(folder).resolve()}/gradebook.db", course.timeout
+        (True, 60)
     """
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config.loader import PyFileConfigLoader
@@ -85,9 +89,10 @@ def assignment_layout(course: CourseSettings, assignment: str) -> tuple[dict[str
         FileNotFoundError: the course has no gradebook yet.
         ValueError: the assignment is not in the gradebook.
 
-    Example:
-        >>> assignment_layout(course_settings("."), "00_fixture")[0]  # doctest: +SKIP
-        {'fixture': [('test_double', 40.0, True), ('test_clip_sum', 50.0, True), ('written_clip_order', 10.0, False)]}
+    Example::
+
+        assignment_layout(course_settings("."), "00_fixture")[0]
+        # {'fixture': [('test_double', 40.0, True), ('test_clip_sum', 50.0, True), ('written_clip_order', 10.0, False)]}
     """
     from nbgrader.api import Gradebook, MissingEntry
 
@@ -119,7 +124,13 @@ def require_gradebook(course: CourseSettings, assignment: str) -> None:
     """Refuse to go on (and to create an empty gradebook) when the course has none yet.
 
     Example:
-        >>> require_gradebook(course_settings("."), "00_fixture")  # doctest: +SKIP
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     _ = Path(folder, "nbgrader_config.py").write_text("")
+        ...     require_gradebook(course_settings(folder), "00_fixture")
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: there is no gradebook at .../gradebook.db; create it and register the assignment with ...
     """
     if course.db_url.startswith("sqlite:///") and not Path(course.db_url[len("sqlite:///"):]).is_file():
         raise FileNotFoundError(f"there is no gradebook at {course.db_url[len('sqlite:///'):]}; create it and register "
@@ -130,8 +141,9 @@ def require_gradebook(course: CourseSettings, assignment: str) -> None:
 def snapshot_gradebook(db_url: str, target: str | Path) -> None:
     """Write a consistent copy of the gradebook to ``target`` (SQLite's backup API, safe while others use it).
 
-    Example:
-        >>> snapshot_gradebook("sqlite:////course/gradebook.db", Path("/tmp/copy.db"))  # doctest: +SKIP
+    Example::
+
+        snapshot_gradebook("sqlite:////course/gradebook.db", Path("/tmp/copy.db"))
     """
     if not db_url.startswith("sqlite:///"):
         raise ValueError(f"cnncourse grade needs an SQLite gradebook (sqlite:///...), the course uses {db_url!r}")
@@ -153,10 +165,11 @@ def read_results(folder: str | Path, assignment: str, student: str) -> dict[str,
         ``{"timestamp", "notebooks": {name: {"late_penalty", "grades": {cell: (auto_score,
         needs_manual_grade)}, "comments": {cell: auto_comment}}}}``.
 
-    Example:
-        >>> results = read_results("/tmp/grading/slot0-x", "00_fixture", "alice")  # doctest: +SKIP
-        >>> results["notebooks"]["fixture"]["grades"]  # doctest: +SKIP
-        {'test_double': (40.0, False), 'test_clip_sum': (50.0, False), 'written_clip_order': (None, True)}
+    Example::
+
+        results = read_results("/tmp/grading/slot0-x", "00_fixture", "alice")
+        results["notebooks"]["fixture"]["grades"]
+        # {'test_double': (40.0, False), 'test_clip_sum': (50.0, False), 'written_clip_order': (None, True)}
     """
     from nbgrader.api import Gradebook, MissingEntry
 
@@ -186,8 +199,9 @@ def merge_results(course: CourseSettings, assignment: str, student: str, results
     gets 0 everywhere, as nbgrader does for a missing notebook. Call it from
     one thread only: that makes it the gradebook's single writer.
 
-    Example:
-        >>> merge_results(course, "00_fixture", "alice", results, autograded=folder)  # doctest: +SKIP
+    Example::
+
+        merge_results(course, "00_fixture", "alice", results, autograded=folder)
     """
     from nbgrader.api import Gradebook
 
@@ -225,9 +239,10 @@ def merge_results(course: CourseSettings, assignment: str, student: str, results
 def export_grades(assignment: str, path: str | Path, *, course_dir: str | Path = ".") -> Path:
     """Write one CSV row per student: total score, max, each graded cell's score, cells left to grade by hand.
 
-    Example:
-        >>> export_grades("01_conv_arithmetic", "grades-01.csv")  # doctest: +SKIP
-        PosixPath('grades-01.csv')
+    Example::
+
+        export_grades("01_conv_arithmetic", "grades-01.csv")
+        # PosixPath('grades-01.csv')
     """
     from nbgrader.api import Gradebook, MissingEntry
 

@@ -49,6 +49,30 @@ class GradingReport:
         sandbox: the sandbox mode used.
         seconds: wall-clock time of the whole run.
         warnings: notes about the run itself (isolation, permissions).
+
+    Example:
+        >>> report = GradingReport("00_fixture", [
+        ...     SubmissionResult("alice", "graded", 100, 100, {"test_double": 40, "test_clip_sum": 60}),
+        ...     SubmissionResult("mallory", "graded", 40, 100, {"test_double": 40, "test_clip_sum": 0},
+        ...                      notes=["fixture.ipynb (test_clip_sum), tampering: math.isclose had been replaced"])],
+        ...     test_cells={"test_double": 40, "test_clip_sum": 60}, workers=2, sandbox="full", seconds=8)
+        >>> report.pass_rates()
+        {'test_double': 1.0, 'test_clip_sum': 0.5}
+        >>> [r.student for r in report.attention()]
+        ['mallory']
+        >>> print(report.table())
+        00_fixture: 2 submissions, 2 graded now, 0 unchanged since the last run; 2 workers, 8 s; sandbox full
+        <BLANKLINE>
+        student          score  by hand  status
+        alice          100/100        0  graded
+        mallory         40/100        0  graded  (1 note)
+        <BLANKLINE>
+        test cell      points  passed by
+        test_double        40    100%
+        test_clip_sum      60     50%
+        <BLANKLINE>
+        needs attention (1):
+          mallory: fixture.ipynb (test_clip_sum), tampering: math.isclose had been replaced
     """
 
     assignment: str
@@ -60,34 +84,18 @@ class GradingReport:
     warnings: list[str] = field(default_factory=list)
 
     def pass_rates(self) -> dict[str, float]:
-        """Per test cell, the share of students that got all its points.
-
-        Example:
-            >>> report.pass_rates()  # doctest: +SKIP
-            {'test_double': 0.75, 'test_clip_sum': 0.5}
-        """
+        """Per test cell, the share of students that got all its points (see the class's example)."""
         if not self.results:
             return {cell: 0.0 for cell in self.test_cells}
         return {cell: sum(r.cells.get(cell, 0) >= points for r in self.results) / len(self.results)
                 for cell, points in self.test_cells.items()}
 
     def attention(self) -> list[SubmissionResult]:
-        """The submissions with notes (failed, tampered, timed out, edited, ...).
-
-        Example:
-            >>> [r.student for r in report.attention()]  # doctest: +SKIP
-            ['mallory']
-        """
+        """The submissions with notes (failed, tampered, timed out, edited, ...) (see the class's example)."""
         return [r for r in self.results if r.notes or r.status == "failed"]
 
     def table(self) -> str:
-        """The grading table: scores per student, pass rate per test cell, what needs attention.
-
-        Example:
-            >>> print(report.table())  # doctest: +SKIP
-            00_fixture: 3 submissions, 3 graded now, 0 unchanged; 2 workers, 8 s; sandbox full
-            ...
-        """
+        """The grading table: scores per student, pass rate per test cell, what needs attention (see the class's example)."""
         graded = sum(r.status == "graded" for r in self.results)
         unchanged = sum(r.status == "unchanged" for r in self.results)
         failed = sum(r.status == "failed" for r in self.results)

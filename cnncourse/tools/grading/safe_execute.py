@@ -65,8 +65,9 @@ class DeduplicateCells(DeduplicateIds):
     its own metadata check, so a notebook with a duplicated cell could not be
     graded at all.
 
-    Example:
-        >>> c.Autograde.sanitize_preprocessors = [..., "cnncourse.tools.grading.safe_execute.DeduplicateCells", ...]  # doctest: +SKIP
+    Example::
+
+        c.Autograde.sanitize_preprocessors = [..., "cnncourse.tools.grading.safe_execute.DeduplicateCells", ...]
     """
 
     def preprocess_cell(self, cell: NotebookNode, resources: dict, cell_index: int) -> tuple[NotebookNode, dict]:
@@ -85,8 +86,9 @@ class DeduplicateCells(DeduplicateIds):
 class RestoreCells(OverwriteCells):
     """nbgrader's ``OverwriteCells`` that always puts deleted graded cells back, in a sensible place.
 
-    Example:
-        >>> c.Autograde.sanitize_preprocessors = [..., "cnncourse.tools.grading.safe_execute.RestoreCells", ...]  # doctest: +SKIP
+    Example::
+
+        c.Autograde.sanitize_preprocessors = [..., "cnncourse.tools.grading.safe_execute.RestoreCells", ...]
     """
 
     add_missing_cells = Bool(True, help="Put deleted grade cells back from the gradebook").tag(config=True)
@@ -126,9 +128,10 @@ class RestoreCells(OverwriteCells):
 class SafeExecute(Execute):
     """nbgrader's ``Execute`` with dead-kernel, timeout, output-size and tampering safeguards.
 
-    Example:
-        >>> c.Autograde.autograde_preprocessors = [  # doctest: +SKIP
-        ...     "cnncourse.tools.grading.safe_execute.SafeExecute", "nbgrader.preprocessors.IgnorePattern", ...]
+    Example::
+
+        c.Autograde.autograde_preprocessors = [
+            "cnncourse.tools.grading.safe_execute.SafeExecute", "nbgrader.preprocessors.IgnorePattern", ...]
     """
 
     max_output_bytes = Integer(10_000_000, help="Most output one cell may produce (bytes of text and data)"

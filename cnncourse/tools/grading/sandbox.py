@@ -2,7 +2,8 @@
 
 Scope: the operating-system side of grading untrusted notebooks. ``cnncourse
 grade`` writes one ``SandboxPolicy`` per submission and a Jupyter kernel spec
-whose command ends in ``python -m cnncourse.tools.grading.sandbox start ...``; nbgrader's
+whose command ends in ``python -m cnncourse.tools.grading.kernel start ...`` (the kernel's
+side, ``cnncourse.tools.grading.kernel``); nbgrader's
 autograde then starts every kernel through it. Four modes, strongest first:
 
 - ``full`` (the grader runs as root): new mount, network and PID namespaces
@@ -29,7 +30,6 @@ its parent.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import shutil
@@ -50,11 +50,6 @@ KERNEL_ENV_KEEP = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "CNNCOURSE_BUDGET", "CNNC
                    "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "NBGRADER_EXECUTION", "LD_LIBRARY_PATH",
                    "CUDA_HOME")
 _SYSTEM_HIDE = ("/tmp", "/var/tmp", "/dev/shm", "/root", "/home", "/srv", "/mnt", "/media")
-
-# Linux constants (mount(2), prctl(2)).
-_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
-_MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 32, 4096, 16384, 1 << 18
-_PR_SET_PDEATHSIG, _PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS = 1, 24, 38
 
 
 @dataclass(frozen=True)
@@ -91,8 +86,11 @@ class SandboxPolicy:
         """Write the policy as JSON (readable by the grader only) and return the path.
 
         Example:
-            >>> SandboxPolicy("off", "/tmp/run", "/tmp/home").save("/tmp/policy.json")  # doctest: +SKIP
-            PosixPath('/tmp/policy.json')
+            >>> import tempfile
+            >>> with tempfile.TemporaryDirectory() as folder:
+            ...     path = SandboxPolicy("off", "/tmp/run", "/tmp/home").save(Path(folder) / "policy.json")
+            ...     oct(path.stat().st_mode & 0o777), SandboxPolicy.load(path).mode
+            ('0o600', 'off')
         """
         path = Path(path)
         path.write_text(json.dumps(asdict(self), indent=1, sort_keys=True), encoding="utf-8")
@@ -101,12 +99,7 @@ class SandboxPolicy:
 
     @classmethod
     def load(cls, path: str | Path) -> "SandboxPolicy":
-        """Read a policy written by ``save``.
-
-        Example:
-            >>> SandboxPolicy.load("/tmp/policy.json").mode  # doctest: +SKIP
-            'off'
-        """
+        """Read a policy written by ``save`` (example there); FileNotFoundError with a hint if there is none."""
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -286,22 +279,26 @@ def write_kernel_spec(folder: str | Path, policy_file: str | Path, *, name: str 
     Put ``folder`` first on ``JUPYTER_PATH`` and every notebook whose
     kernelspec is ``name`` runs sandboxed. The command is
     ``setpriv --pdeathsig KILL -- env -i VARS... [unshare ... --] python -m
-    cnncourse.tools.grading.sandbox start ...``: one Python process, started with only the
+    cnncourse.tools.grading.kernel start ...``: one Python process, started with only the
     policy's environment, killed if its grader dies.
 
     Example:
-        >>> write_kernel_spec("/tmp/share", "/tmp/policy.json").name  # doctest: +SKIP
-        'kernel.json'
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     policy = make_policy("off", run_dir=f"{folder}/run", home=f"{folder}/home").save(f"{folder}/policy.json")
+        ...     spec = json.loads(write_kernel_spec(f"{folder}/share", policy).read_text())
+        >>> "cnncourse.tools.grading.kernel" in spec["argv"], spec["argv"][-2:]
+        (True, ['-f', '{connection_file}'])
     """
     policy_file = Path(policy_file).resolve()
     policy = SandboxPolicy.load(policy_file)
     setpriv, env = shutil.which("setpriv"), shutil.which("env")
     if setpriv and env:
-        variables = [f"{key}={value}" for key, value in _kernel_env(policy).items()]
+        variables = [f"{key}={value}" for key, value in kernel_environment(policy).items()]
         argv = [setpriv, "--pdeathsig", "KILL", "--", env, "-i", *variables,
-                *_chain(policy, str(policy_file), "{connection_file}", [])]
+                *kernel_command(policy, str(policy_file), "{connection_file}", [])]
     else:  # a Python stage sets the parent-death signal and the environment instead
-        argv = [sys.executable, "-m", "cnncourse.tools.grading.sandbox", "kernel", "--policy", str(policy_file),
+        argv = [sys.executable, "-m", "cnncourse.tools.grading.kernel", "launch", "--policy", str(policy_file),
                 "-f", "{connection_file}"]
     spec_dir = Path(folder) / "kernels" / name
     spec_dir.mkdir(parents=True, exist_ok=True)
@@ -312,13 +309,24 @@ def write_kernel_spec(folder: str | Path, policy_file: str | Path, *, name: str 
     return path
 
 
-def _kernel_env(policy: SandboxPolicy) -> dict[str, str]:
+def kernel_environment(policy: SandboxPolicy) -> dict[str, str]:
+    """The kernel's whole environment: the policy's variables and ``CNNCOURSE_SANDBOX`` (its mode).
+
+    Example:
+        >>> kernel_environment(make_policy("off", run_dir="/tmp/r", home="/tmp/h"))["CNNCOURSE_SANDBOX"]
+        'off'
+    """
     return {**policy.env, "CNNCOURSE_SANDBOX": policy.mode}
 
 
-def _chain(policy: SandboxPolicy, policy_file: str, connection_file: str, extra: Sequence[str]) -> list[str]:
-    """The command that enters the namespaces (if any) and starts the kernel stage."""
-    start = [sys.executable, "-m", "cnncourse.tools.grading.sandbox", "start", "--policy", policy_file, "-f", connection_file, *extra]
+def kernel_command(policy: SandboxPolicy, policy_file: str, connection_file: str, extra: Sequence[str]) -> list[str]:
+    """The command that enters the namespaces (if any) and starts the kernel's process (``kernel start``).
+
+    Example:
+        >>> kernel_command(make_policy("off", run_dir="/tmp/r", home="/tmp/h"), "p.json", "c.json", [])[1:4]
+        ['-m', 'cnncourse.tools.grading.kernel', 'start']
+    """
+    start = [sys.executable, "-m", "cnncourse.tools.grading.kernel", "start", "--policy", policy_file, "-f", connection_file, *extra]
     if policy.mode not in ("full", "namespaces"):
         return start
     user = ["--user", "--map-root-user"] if policy.mode == "namespaces" else []
@@ -335,7 +343,11 @@ def prepare_folders(policy: SandboxPolicy, *, traverse: Sequence[str | Path] = (
     so the kernel can pass through but not list them.
 
     Example:
-        >>> prepare_folders(make_policy("off", run_dir="/tmp/r", home="/tmp/h"))  # doctest: +SKIP
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     prepare_folders(make_policy("off", run_dir=f"{folder}/run", home=f"{folder}/home"))
+        ...     oct(Path(folder, "home").stat().st_mode & 0o777)
+        '0o700'
     """
     for folder in (policy.run_dir, policy.home):
         Path(folder).mkdir(parents=True, exist_ok=True)
@@ -350,11 +362,14 @@ def prepare_folders(policy: SandboxPolicy, *, traverse: Sequence[str | Path] = (
 def kill_leftovers(uid: int) -> int:
     """Kill every process still running as the sandbox user ``uid`` (``user`` mode); return how many.
 
-    Never touches processes of other users, and refuses uid 0.
+    Never touches processes of other users; refuses uid 0 and the grader's own. The grader calls
+    it after each notebook in ``user`` mode (``SafeExecute.sandbox_uid``), e.g. ``kill_leftovers(61000)``.
 
     Example:
-        >>> kill_leftovers(61000)  # doctest: +SKIP
-        0
+        >>> kill_leftovers(os.getuid())
+        Traceback (most recent call last):
+        ...
+        ValueError: refusing to kill the processes of uid ... that is not a sandbox user
     """
     if uid == 0 or uid == os.getuid():
         raise ValueError(f"refusing to kill the processes of uid {uid}: that is not a sandbox user")
@@ -372,190 +387,13 @@ def kill_leftovers(uid: int) -> int:
     return killed
 
 
-# ---------------------------------------------------------------------------
-# the kernel's side: python -m cnncourse.tools.grading.sandbox start --policy FILE -f CONNECTION [ipykernel args]
-
-
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
-
-
-def _check(result: int, what: str) -> None:
-    if result != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"{what}: {os.strerror(errno)}")
-
-
-def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    enc = (lambda s: s.encode() if s is not None else None)
-    _check(_libc().mount(enc(source), enc(target), enc(fstype), flags, enc(data)), f"mount {target}")
-
-
-def _locked_flags(path: str) -> int:
-    """The nosuid/nodev/noexec/rdonly flags a bind mount of ``path`` must keep (user namespaces)."""
-    flags = os.statvfs(path).f_flag
-    result = 0
-    for st, ms in ((os.ST_NOSUID, _MS_NOSUID), (os.ST_NODEV, _MS_NODEV), (os.ST_NOEXEC, _MS_NOEXEC),
-                   (os.ST_RDONLY, _MS_RDONLY)):
-        if flags & st:
-            result |= ms
-    return result
-
-
-def _private_connection_file(policy: SandboxPolicy, connection_file: str) -> str:
-    """A copy of the connection file that the sandbox user can read (the original is the grader's, mode 600)."""
-    target = Path(policy.run_dir) / f"connection-{os.getpid()}.json"
-    shutil.copyfile(connection_file, target)
-    target.chmod(0o600)
-    if policy.uid is not None:
-        os.chown(target, policy.uid, policy.gid)
-    return str(target)
-
-
-def _set_up_mounts(policy: SandboxPolicy, workdir: str) -> None:
-    """Inside fresh mount namespaces: empty the hidden folders, then put back what the kernel needs."""
-    _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
-    keep = [(p, False) for p in policy.expose_ro] + [(p, True) for p in (*policy.expose_rw, policy.run_dir,
-                                                                           policy.home, workdir)]
-    handles = {}
-    for path, writable in keep:
-        if os.path.exists(path):
-            handles[path] = (os.open(path, os.O_PATH), writable, _locked_flags(path))
-    for path in policy.hide:
-        if os.path.isdir(path):
-            _mount("tmpfs", path, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=755,size=256m")
-    for path in sorted(handles, key=len):
-        fd, writable, locked = handles[path]
-        if os.path.isdir(f"/proc/self/fd/{fd}"):
-            os.makedirs(path, exist_ok=True)
-        elif not os.path.exists(path):
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).touch()
-        _mount(f"/proc/self/fd/{fd}", path, None, _MS_BIND | _MS_REC)
-        if not writable:
-            _mount(None, path, None, _MS_BIND | _MS_REMOUNT | _MS_RDONLY | locked)
-        os.close(fd)
-
-
-def _drop_privileges(policy: SandboxPolicy) -> None:
-    libc = _libc()
-    resource = __import__("resource")
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (policy.max_file_bytes, policy.max_file_bytes))
-    if policy.uid is not None:
-        resource.setrlimit(resource.RLIMIT_NPROC, (policy.max_processes, policy.max_processes))
-        os.setgroups([])
-        os.setresgid(policy.gid, policy.gid, policy.gid)
-        os.setresuid(policy.uid, policy.uid, policy.uid)
-    elif policy.mode == "namespaces":
-        # Root of a user namespace: give up every capability so the mounts cannot be undone.
-        last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
-        for cap in range(last + 1):
-            libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0)
-    _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
-
-
-def _launch(args: list[str]) -> None:
-    """Fallback first stage (no ``setpriv``): die with the grader, clean environment, then the chain."""
-    policy_file, connection_file, extra = _parse(args)
-    policy = SandboxPolicy.load(policy_file)
-    _libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # kept across exec (not across setuid)
-    chain = _chain(policy, policy_file, connection_file, extra)
-    os.execve(chain[0], chain, _kernel_env(policy))
-
-
-def _start(args: list[str]) -> None:
-    """The kernel's process: connection file, mounts, privileges down, then ipykernel in the same process."""
-    policy_file, connection_file, extra = _parse(args)
-    policy = SandboxPolicy.load(policy_file)
-    workdir = os.getcwd()
-    if policy.mode != "off":
-        connection_file = _private_connection_file(policy, connection_file)
-    if policy.uid is not None:
-        os.chown(workdir, policy.uid, policy.gid)
-        os.chmod(workdir, 0o700)
-    if policy.mode in ("full", "namespaces"):
-        _set_up_mounts(policy, workdir)
-    os.chdir(workdir)
-    _drop_privileges(policy)
-    # Die with the parent (the grader, or unshare, which dies with the grader); setuid cleared the flag.
-    _libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() == 1 and policy.mode in ("user", "off"):
-        raise SystemExit("the grader that started this kernel is gone")
-    _run_ipykernel(["-f", connection_file, *extra])
-
-
-def _run_ipykernel(args: list[str]) -> None:
-    """The kernel itself, with output caps and the tamper guard installed before any cell runs."""
-    from ipykernel.kernelapp import IPKernelApp
-
-    from cnncourse.tools.grading import tamper
-
-    app = IPKernelApp.instance()
-    app.initialize(["--IPKernelApp.log_level=CRITICAL", *args])  # no connection banner on the grader's terminal
-    limit = int(os.environ.get("CNNCOURSE_MAX_OUTPUT_BYTES", "0") or 0)
-    if limit > 0:
-        for stream in (sys.stdout, sys.stderr):
-            _cap_stream(stream, 2 * limit)
-    tamper.install(shell=app.shell, kernel=app.kernel)
-    app.start()
-
-
-def _cap_stream(stream: object, limit: int) -> None:
-    """Drop what one cell writes to ``stream`` past ``limit`` characters, so a flood never leaves the kernel.
-
-    The grader stops such a cell at its own, lower limit; this only keeps the
-    rest of the flood from being sent at all.
-    """
-    original = stream.write  # type: ignore[attr-defined]
-    state = {"cell": None, "written": 0}
-
-    def write(text: str) -> int:
-        parent = getattr(stream, "parent_header", None) or {}
-        cell = parent.get("header", {}).get("msg_id")
-        if cell != state["cell"]:
-            state["cell"], state["written"] = cell, 0
-        state["written"] += len(text)
-        if state["written"] > limit:
-            return len(text)
-        return original(text)
-
-    stream.write = write  # type: ignore[attr-defined]
-
-
-def _parse(args: list[str]) -> tuple[str, str, list[str]]:
-    try:
-        policy = args[args.index("--policy") + 1]
-        connection = args[args.index("-f") + 1]
-    except (ValueError, IndexError):
-        raise SystemExit("usage: python -m cnncourse.tools.grading.sandbox kernel --policy FILE -f CONNECTION_FILE [ipykernel args]")
-    skip = {args.index("--policy"), args.index("--policy") + 1, args.index("-f"), args.index("-f") + 1}
-    return policy, connection, [a for i, a in enumerate(args) if i not in skip]
-
-
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of ``python -m cnncourse.tools.grading.sandbox`` (used by the kernel spec, not by people).
-
-    Sub-commands: ``start`` (the kernel's process, see ``write_kernel_spec``),
-    ``kernel`` (a first stage for machines without ``setpriv``), ``probe``
-    (print the modes this machine allows).
-
-    Example:
-        >>> main(["probe"])  # doctest: +SKIP
-        full: own user id, no network, only its own files visible (mount, network and PID namespaces)
-        ...
-    """
+    """``python -m cnncourse.tools.grading.sandbox probe``: print the modes this machine allows (kernels: ``kernel``)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    command, rest = (args[0], args[1:]) if args else ("", [])
-    if command == "start":
-        _start(rest)
-    elif command == "kernel":
-        _launch(rest)
-    elif command == "probe":
-        for mode in available_modes():
-            print(describe_mode(mode))
-    else:
-        raise SystemExit("usage: python -m cnncourse.tools.grading.sandbox {start,kernel,probe} ...")
+    if args != ["probe"]:
+        raise SystemExit("usage: python -m cnncourse.tools.grading.sandbox probe")
+    for mode in available_modes():
+        print(describe_mode(mode))
 
 
 if __name__ == "__main__":

@@ -64,8 +64,9 @@ def install(*, shell: Any = None, kernel: Any = None) -> None:
         shell: the kernel's IPython shell (``app.shell``), or None outside a kernel.
         kernel: the ipykernel kernel (``app.kernel``), or None.
 
-    Example:
-        >>> install()  # doctest: +SKIP
+    Example::
+
+        install()
     """
     global _guard, _LIBRARY_ROOTS
     if _guard is None:
@@ -76,9 +77,10 @@ def install(*, shell: Any = None, kernel: Any = None) -> None:
 def installed() -> bool:
     """Whether ``install`` ran in this process.
 
-    Example:
-        >>> installed()  # doctest: +SKIP
-        False
+    Example::
+
+        installed()
+        # False
     """
     return _guard is not None
 
@@ -89,9 +91,10 @@ def restore() -> list[str]:
     Raises:
         RuntimeError: ``install`` was not called in this process.
 
-    Example:
-        >>> restore()  # doctest: +SKIP
-        ['numpy.allclose had been replaced; the original was put back']
+    Example::
+
+        restore()
+        # ['numpy.allclose had been replaced; the original was put back']
     """
     if _guard is None:
         raise RuntimeError("the tamper guard is not installed in this process: call cnncourse.tools.grading.tamper.install() first")
@@ -101,9 +104,10 @@ def restore() -> list[str]:
 def restore_report() -> str:
     """``restore()`` as JSON text (``{"changes": [...]}``), for the grader to read back from the kernel.
 
-    Example:
-        >>> json.loads(restore_report())["changes"]  # doctest: +SKIP
-        []
+    Example::
+
+        json.loads(restore_report())["changes"]
+        # []
     """
     return json.dumps({"changes": restore()})
 

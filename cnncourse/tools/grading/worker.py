@@ -33,12 +33,13 @@ from cnncourse.tools.release import nbgrader_environment
 class WorkerProcess:
     """A running grading worker (see the module docstring).
 
-    Example:
-        >>> worker = WorkerProcess(log=Path("/tmp/worker0.log"))  # doctest: +SKIP
-        >>> job = {"folder": "/tmp/g/w1", "assignment": "01_x", "student": "alice", "env": {}}
-        >>> worker.grade(job, timeout=600)  # doctest: +SKIP
-        {'status': 'ok', 'error': ''}
-        >>> worker.close()  # doctest: +SKIP
+    Example::
+
+        worker = WorkerProcess(log=Path("/tmp/worker0.log"))
+        job = {"folder": "/tmp/g/w1", "assignment": "01_x", "student": "alice", "env": {}}
+        worker.grade(job, timeout=600)
+        # {'status': 'ok', 'error': ''}
+        worker.close()
     """
 
     def __init__(self, *, log: str | Path) -> None:
@@ -104,9 +105,10 @@ class WorkerProcess:
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Autograde one submission in its grading folder with nbgrader's API; the reply for the grader.
 
-    Example:
-        >>> run_job({"folder": "/tmp/g/w1", "assignment": "01_x", "student": "alice", "env": {}})  # doctest: +SKIP
-        {'status': 'ok', 'error': ''}
+    Example::
+
+        run_job({"folder": "/tmp/g/w1", "assignment": "01_x", "student": "alice", "env": {}})
+        # {'status': 'ok', 'error': ''}
     """
     from nbgrader.apps import NbGraderAPI
     from traitlets.config.loader import PyFileConfigLoader

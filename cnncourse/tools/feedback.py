@@ -1,0 +1,135 @@
+"""Feedback for students: graded notebooks with the hidden tests cut out.
+
+``HideHiddenTests`` is an nbgrader preprocessor for ``generate_feedback``
+(``nbgrader_config.py`` registers it as ``cnncourse.tools.feedback.HideHiddenTests``):
+feedback shows each test's result and the student-visible part of each test
+cell, but never the code between ``### BEGIN HIDDEN TESTS`` and
+``### END HIDDEN TESTS``, not even as a source line quoted by a traceback or a
+warning. ``hide_hidden_tests`` does the same to one notebook.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+import nbformat
+from nbconvert.exporters.exporter import ResourcesDict
+from nbconvert.preprocessors import Preprocessor
+from nbformat.notebooknode import NotebookNode
+from traitlets import Bool, Unicode
+
+BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
+END_HIDDEN = "END HIDDEN TESTS"
+HIDDEN_PLACEHOLDER = "# (hidden tests run here; their code is not shown)"
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_MIN_SECRET_CHARS = 6  # shorter hidden lines ("else:", ")") reveal nothing
+
+
+
+def hide_hidden_tests(nb: NotebookNode, *, placeholder: str = HIDDEN_PLACEHOLDER) -> NotebookNode:
+    """A copy of an executed notebook with every hidden-test region cut out, outputs included.
+
+    Each region between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``
+    (markers included; an unclosed region runs to the end of the cell) becomes
+    one ``placeholder`` line. Every output line that quotes a hidden line
+    (traceback frames, warnings) is replaced by a note; the
+    ``ErrorName: message`` line of a traceback always stays, so students still
+    read the assertion's message. The notebook passed in is not modified.
+
+    Example:
+        >>> import nbformat
+        >>> cell = nbformat.v4.new_code_cell("x = 1\\n### BEGIN HIDDEN TESTS\\nassert x == 1\\n### END HIDDEN TESTS")
+        >>> hide_hidden_tests(nbformat.v4.new_notebook(cells=[cell])).cells[0].source
+        'x = 1\\n# (hidden tests run here; their code is not shown)'
+    """
+    if not isinstance(nb, dict) or "cells" not in nb:
+        raise TypeError(f"hide_hidden_tests expects a notebook (nbformat.NotebookNode), got {type(nb).__name__}")
+    nb = nbformat.from_dict(copy.deepcopy(nb))
+    hidden: set[str] = set()
+    for cell in nb.cells:
+        cell.source, lines = _cut_hidden(_joined(cell.get("source", "")), placeholder)
+        hidden.update(lines)
+    visible = {line.strip() for cell in nb.cells for line in _joined(cell.get("source", "")).splitlines()}
+    secrets = {line for line in hidden if len(line) >= _MIN_SECRET_CHARS and line not in visible}
+    secrets.update({BEGIN_HIDDEN, END_HIDDEN})
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            _scrub_output(output, secrets)
+    return nb
+
+
+class HideHiddenTests(Preprocessor):
+    """nbgrader preprocessor: feedback without hidden-test code (see ``hide_hidden_tests``).
+
+    Register it in ``nbgrader_config.py`` between ``GetGrades`` and the HTML
+    header preprocessor of ``GenerateFeedback.preprocessors``.
+
+    In ``nbgrader_config.py``::
+
+        c.GenerateFeedback.preprocessors = [
+            "nbgrader.preprocessors.GetGrades",
+            "cnncourse.tools.feedback.HideHiddenTests",
+            "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]
+    """
+
+    enabled = Bool(True, help="Whether nbgrader runs this preprocessor").tag(config=True)
+    placeholder = Unicode(HIDDEN_PLACEHOLDER, help="The line shown in place of each hidden-test region").tag(config=True)
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        """Return the notebook with hidden tests and their traces removed."""
+        return hide_hidden_tests(nb, placeholder=self.placeholder), resources
+
+
+def _cut_hidden(source: str, placeholder: str) -> tuple[str, list[str]]:
+    """The source with hidden regions replaced by ``placeholder``, and the stripped hidden lines."""
+    kept: list[str] = []
+    hidden: list[str] = []
+    inside = False
+    for line in source.split("\n"):
+        if not inside and BEGIN_HIDDEN in line:
+            inside = True
+            indent = line[: len(line) - len(line.lstrip())]
+            kept.append(indent + placeholder)
+        elif inside:
+            if END_HIDDEN in line:
+                inside = False
+            elif line.strip():
+                hidden.append(line.strip())
+        else:
+            kept.append(line)
+    return "\n".join(kept), hidden
+
+
+def _scrub_output(output: dict[str, Any], secrets: set[str]) -> None:
+    if output.get("output_type") == "error":
+        keep = f"{output.get('ename', '')}:"
+        output["traceback"] = [_scrub_text(entry, secrets, keep=keep) for entry in output.get("traceback", [])]
+    elif output.get("output_type") == "stream":
+        output["text"] = _scrub_text(_joined(output.get("text", "")), secrets)
+    elif output.get("output_type") in ("execute_result", "display_data"):
+        data = output.get("data", {})
+        if "text/plain" in data:
+            data["text/plain"] = _scrub_text(_joined(data["text/plain"]), secrets)
+
+
+def _scrub_text(text: str, secrets: set[str], *, keep: str = "") -> str:
+    """``text`` with each line that quotes a secret replaced by a note (one note per run of such lines).
+
+    Lines that start with ``keep`` (the ``ErrorName:`` line of a traceback) always stay.
+    """
+    lines = []
+    for line in text.split("\n"):
+        plain = _ANSI.sub("", line)
+        if not (keep and plain.startswith(keep)) and any(secret in plain for secret in secrets):
+            note = "      (hidden test code not shown)"
+            if not lines or lines[-1] != note:
+                lines.append(note)
+        else:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def _joined(text: str | list[str]) -> str:
+    return "".join(text) if isinstance(text, list) else text
