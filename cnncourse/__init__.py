@@ -28,4 +28,5 @@ STUDENT_MODULES = (
     "viz",
     "inspect",
     "pretrained",
+    "explain",
 )
