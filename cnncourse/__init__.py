@@ -34,4 +34,5 @@ STUDENT_MODULES = (
     "preprocess",
     "backbone",
     "pretrained",
+    "explain",
 )
