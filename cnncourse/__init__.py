@@ -24,6 +24,8 @@ STUDENT_MODULES = (
     "batches",
     "modes",
     "train",
+    "history",
+    "checkpoints",
     "metrics",
     "viz",
     "inspect",
