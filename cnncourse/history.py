@@ -69,6 +69,21 @@ class EpochMeter:
     the GPU has finished its queued work. It draws the progress bar, and on
     leaving its ``with`` block it appends the epoch's figures to ``history``.
 
+    Args:
+        history: the run's ``History``; the epoch is appended when it finishes.
+        batches: the epoch's batches (their length, if any, sizes the bar and the messages).
+        optimizer: its learning rate is recorded, and named when the loss diverges.
+        epoch: this epoch's number, from 1.
+        epochs: the number of epochs of the run.
+        device: where the running sums live (the model's device).
+        check_every: read the sums and check the losses every this many steps.
+        progress: draw the progress bar.
+
+    Raises:
+        FloatingPointError: from ``update`` or ``finish`` when a loss was NaN
+            or inf; it names the step and which updates reached the weights,
+            and carries the history of the finished epochs as ``.history``.
+
     Example:
         >>> with EpochMeter(History(), batches, optimizer, epoch=1, epochs=1, device=device) as meter:
         ...     train_one_epoch(model, batches, optimizer, meter, device=device)

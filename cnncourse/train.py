@@ -102,7 +102,10 @@ def fit(
             tuple whose first element is those logits (e.g. GoogLeNet's main and
             auxiliary outputs; then pass ``loss``). It is moved to ``device``
             and trained in place (with ``channels_last``, its convolution
-            weights change memory layout, not values).
+            weights change memory layout, not values). A model in eval mode is
+            put in training mode; a model already training is left as it is,
+            so a layer deliberately kept in eval mode (a frozen batch norm)
+            stays so, and validation puts every module back in its own mode.
         train: any re-iterable of ``(x, y)`` batches: ``TensorBatcher``,
             ``DataLoader`` or a list; ``y`` holds integer class labels.
         val: batches to evaluate after each epoch (optional).
@@ -194,8 +197,9 @@ def evaluate(
 ) -> dict[str, float | None]:
     """Average loss, top-1 and top-5 accuracy of ``model`` over all batches of ``data``.
 
-    Runs in eval mode under ``torch.inference_mode()`` and puts the model back
-    in the mode it was in. Each batch counts by its number of samples.
+    Runs in eval mode under ``torch.inference_mode()`` and then puts every
+    module back in its own mode (``cnncourse.modes.eval_mode``), so a layer a
+    notebook froze in eval mode stays so. Each batch counts by its number of samples.
 
     Args:
         model: the classifier (see ``fit``).
