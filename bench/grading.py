@@ -8,7 +8,7 @@ course directories it measures
   (and checks that both give the same scores);
 - peak memory: of the whole process tree (grader, workers, kernels), sampled
   from /proc every 0.2 s, and of the largest single process;
-- the bad-submission corpus (tests/fixtures/submissions/00_fixture.json),
+- the bad-submission corpus (bench/submissions/00_fixture.json),
   graded once: what each case gets and the grading table's note.
 
 ``run(settings)`` is benchmark 6 of ``python -m bench``: the same batch graded
@@ -43,17 +43,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-
-from fixtures.submissions import corpus  # noqa: E402  (the corpus lives with the tests)
-
-from bench.clock import Side, side_by_side  # noqa: E402
-from bench.report import Ratio, Table, seconds_text  # noqa: E402
-from bench.settings import Settings  # noqa: E402
-from cnncourse.tools.grading import sandbox  # noqa: E402
-from cnncourse.tools.grading.grade import grade  # noqa: E402
-from cnncourse.tools.release import nbgrader_environment  # noqa: E402
+from bench.clock import Side, side_by_side
+from bench.report import Ratio, Table, seconds_text
+from bench.settings import REPO, Settings
+from bench.submissions import corpus
+from cnncourse.tools.grading import sandbox
+from cnncourse.tools.grading.grade import grade
+from cnncourse.tools.release import nbgrader_environment
 
 SOURCES = {"00_fixture": REPO / "tests" / "fixtures" / "source", "01_conv_arithmetic": REPO / "source"}
 

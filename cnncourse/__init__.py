@@ -28,6 +28,8 @@ STUDENT_MODULES = (
     "batches",
     "modes",
     "train",
+    "history",
+    "checkpoints",
     "metrics",
     "viz",
     "inspect",

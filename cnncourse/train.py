@@ -1,73 +1,81 @@
-"""The training loop of the course: ``fit``, ``evaluate``, ``History`` and checkpoints.
+"""The training loop of the course: ``train_one_epoch``, ``fit``, ``evaluate`` and ``History``.
 
 Scope: one loop that trains any classifier on any iterable of ``(x, y)``
-batches (a ``TensorBatcher``, a ``DataLoader``, a plain list), the matching
-evaluation pass, and saving/loading a training run. Read ``fit`` from top to
-bottom: it is the loop every lecture of the course runs, with comments on why
-each step is there. Everything that is not the loop itself lives in the small
-helpers below it.
+batches (a ``TensorBatcher``, a ``DataLoader``, a plain list) and the matching
+evaluation pass. Read ``train_one_epoch`` first: the four steps of training
+(forward, loss, backward, step) for every batch, in the shape of torchvision's
+reference ``train_one_epoch`` (references/classification/train.py). ``fit``
+runs it once per epoch and keeps the ``History``. Everything that is
+bookkeeping, not training, is ``EpochMeter`` (running sums kept on the device,
+the check for a loss that became NaN, the progress bar); the checks that turn
+bad input into clear errors are the small helpers at the end. Checkpoints live
+in ``cnncourse.checkpoints`` and are importable from here too.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import os
-import tempfile
-import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
+from cnncourse.checkpoints import load_checkpoint, save_checkpoint
+from cnncourse.history import EpochMeter, History
 from cnncourse.metrics import _topk_hits
+from cnncourse.modes import eval_mode
 from cnncourse.runtime import get_device
 
-__all__ = ["History", "fit", "evaluate", "save_checkpoint", "load_checkpoint"]
+__all__ = ["History", "fit", "train_one_epoch", "EpochMeter", "evaluate", "save_checkpoint", "load_checkpoint"]
 
 LossHook = Callable[[Any, torch.Tensor], torch.Tensor]
 
 
-@dataclasses.dataclass
-class History:
-    """What ``fit`` measured, one entry per finished epoch.
+def train_one_epoch(
+    model: nn.Module,
+    batches: Iterable,
+    optimizer: torch.optim.Optimizer,
+    meter: EpochMeter,
+    *,
+    loss_fn: LossHook = nn.functional.cross_entropy,
+    device: torch.device,
+    amp_dtype: torch.dtype | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+    channels_last: bool = False,
+    batch_scheduler: Any = None,
+) -> None:
+    """One pass over ``batches``: forward, loss, backward and step for every batch.
 
-    ``train_loss`` and ``train_acc`` are running averages over the epoch's
-    batches (in train mode, so with dropout and augmentation on). The ``val_*``
-    lists stay empty when ``fit`` got no validation data; ``val_top5`` holds
-    ``None`` when there are fewer than 5 classes. ``lr`` is the learning rate of
-    the first parameter group at the start of each epoch; ``seconds`` the wall
-    time of each epoch, validation included.
+    ``fit`` calls it once per epoch, with the model in training mode and every
+    option already chosen (see ``fit`` for their meaning). ``meter`` does the
+    bookkeeping: the epoch's running loss and accuracy, the check that stops on
+    a NaN or inf loss, the progress bar.
 
     Example:
-        >>> history = History(train_loss=[0.9, 0.4], train_acc=[0.7, 0.9])
-        >>> len(history), history.as_dict()["train_acc"]
-        (2, [0.7, 0.9])
+        >>> with EpochMeter(History(), batches, optimizer, epoch=1, epochs=1, device=device) as meter:
+        ...     train_one_epoch(model, batches, optimizer, meter, device=device)
     """
-
-    train_loss: list[float] = dataclasses.field(default_factory=list)
-    train_acc: list[float] = dataclasses.field(default_factory=list)
-    val_loss: list[float] = dataclasses.field(default_factory=list)
-    val_acc: list[float] = dataclasses.field(default_factory=list)
-    val_top5: list[float | None] = dataclasses.field(default_factory=list)
-    lr: list[float] = dataclasses.field(default_factory=list)
-    seconds: list[float] = dataclasses.field(default_factory=list)
-
-    def __len__(self) -> int:
-        """The number of finished epochs."""
-        return len(self.train_loss)
-
-    def as_dict(self) -> dict[str, list]:
-        """A plain dict of lists (copies), e.g. for a checkpoint or ``json.dump``.
-
-        Example:
-            >>> History(train_loss=[0.5]).as_dict()["train_loss"]
-            [0.5]
-        """
-        return dataclasses.asdict(self)
+    # The scaler does nothing unless amp runs in float16: then it multiplies the loss before
+    # backward() (small gradients would round to zero) and divides the gradients back before the step.
+    scaler = scaler if scaler is not None else torch.amp.GradScaler(device.type, enabled=False)
+    for batch in batches:
+        x, y = _batch_to(batch, device, channels_last)
+        # 1. Forward: the model's scores (logits) for every image of the batch.
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            outputs = model(x)
+            # 2. Loss: one number saying how wrong the scores are, the mean over the batch.
+            loss = loss_fn(outputs, y)
+        meter.update(loss, outputs, y)  # bookkeeping; stops here if the loss became NaN
+        # 3. Backward: forget the last step's gradients, compute d(loss)/d(weight) for every weight.
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        # 4. Step: the optimizer moves every weight a little against its gradient.
+        scaler.step(optimizer)
+        scaler.update()
+        if batch_scheduler is not None:
+            batch_scheduler.step()  # a learning rate per step, e.g. OneCycleLR
+    meter.finish()
 
 
 def fit(
@@ -94,7 +102,10 @@ def fit(
             tuple whose first element is those logits (e.g. GoogLeNet's main and
             auxiliary outputs; then pass ``loss``). It is moved to ``device``
             and trained in place (with ``channels_last``, its convolution
-            weights change memory layout, not values).
+            weights change memory layout, not values). A model in eval mode is
+            put in training mode; a model already training is left as it is,
+            so a layer deliberately kept in eval mode (a frozen batch norm)
+            stays so, and validation puts every module back in its own mode.
         train: any re-iterable of ``(x, y)`` batches: ``TensorBatcher``,
             ``DataLoader`` or a list; ``y`` holds integer class labels.
         val: batches to evaluate after each epoch (optional).
@@ -153,69 +164,25 @@ def fit(
     if optimizer is None:
         optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
     _check_scheduler(scheduler, optimizer)
-    loss_fn = loss if loss is not None else nn.functional.cross_entropy
-    # float16 gradients can underflow to zero: the scaler multiplies the loss
-    # before backward() and divides the gradients back before the update.
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    options = {
+        "loss_fn": _CheckedLoss(loss),
+        "device": device,
+        "amp_dtype": amp_dtype,
+        "scaler": torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16),
+        "channels_last": channels_last,
+        "batch_scheduler": scheduler if scheduler_interval == "batch" else None,
+    }
+    if not model.training:  # only then: layers a notebook froze in eval mode stay frozen
+        model.train()
     history = History()
-
     for epoch in range(1, epochs + 1):
-        model.train()  # dropout and batch-norm statistics on
-        started = time.perf_counter()
-        epoch_lr = optimizer.param_groups[0]["lr"]
-        # The running sums stay on the device and are read every check_every steps (see the docstring).
-        seen, loss_sum, correct = 0, torch.zeros((), device=device), torch.zeros((), dtype=torch.long, device=device)
-        unchecked: list[torch.Tensor] = []  # losses of the steps since the last check
-        with tqdm(total=_length(train), desc=f"epoch {epoch}/{epochs}", disable=not progress, leave=True) as bar:
-            for step, batch in enumerate(train, start=1):
-                x, y = _batch_to(batch, device, channels_last)
-                # 1. Forward pass, in reduced precision when amp is on.
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    outputs = model(x)
-                    logits = _main_output(outputs, has_loss_hook=loss is not None)
-                    if epoch == 1 and step == 1:
-                        _check_targets(logits, y)  # clear message instead of a kernel assert
-                    batch_loss = _check_loss(loss_fn(outputs, y))
-                # 2. Stop before a NaN or inf loss reaches the weights (checked every check_every steps).
-                unchecked.append(batch_loss.detach())
-                if len(unchecked) == check_every:
-                    bad = _first_non_finite(unchecked, last_step=step)
-                    if bad is not None:
-                        raise _diverged(*bad, epoch, epochs, train, optimizer, history, last_update=step - 1)
-                    unchecked.clear()
-                # 3. Backward pass and update: clear old gradients, compute new ones, step.
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(batch_loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                if scheduler is not None and scheduler_interval == "batch":
-                    scheduler.step()
-                # 4. Bookkeeping: sample-weighted running loss and accuracy, shown at each check.
-                seen += y.shape[0]
-                loss_sum += batch_loss.detach().float() * y.shape[0]
-                correct += (logits.argmax(dim=1) == y).sum()
-                if progress and not unchecked:
-                    bar.set_postfix(_averages(loss_sum, correct, seen), refresh=False)
-                bar.update()
-            if seen == 0:
-                raise _empty_training_data(train, epoch)
-            bad = _first_non_finite(unchecked, last_step=step)  # the epoch's last steps, already applied
-            if bad is not None:
-                raise _diverged(*bad, epoch, epochs, train, optimizer, history, last_update=step)
-            postfix = _averages(loss_sum, correct, seen)
-            history.train_loss.append(loss_sum.item() / seen)
-            history.train_acc.append(correct.item() / seen)
+        with EpochMeter(history, train, optimizer, epoch=epoch, epochs=epochs, device=device,
+                        check_every=check_every, progress=progress) as meter:
+            train_one_epoch(model, train, optimizer, meter, **options)
             if val is not None:
-                scores = evaluate(model, val, loss=loss, device=device)
-                history.val_loss.append(scores["loss"])
-                history.val_acc.append(scores["top1"])
-                history.val_top5.append(scores["top5"])
-                postfix.update(val_loss=f"{scores['loss']:.4f}", val_acc=f"{scores['top1']:.3f}")
-            bar.set_postfix(postfix, refresh=False)  # shown when the bar closes
+                meter.validated(evaluate(model, val, loss=loss, device=device))
         if scheduler is not None and scheduler_interval == "epoch":
             _step_per_epoch(scheduler, history)
-        history.lr.append(epoch_lr)
-        history.seconds.append(time.perf_counter() - started)
         if checkpoint is not None:
             save_checkpoint(checkpoint, model, optimizer, scheduler, epoch=epoch, history=history.as_dict())
     return history
@@ -230,8 +197,9 @@ def evaluate(
 ) -> dict[str, float | None]:
     """Average loss, top-1 and top-5 accuracy of ``model`` over all batches of ``data``.
 
-    Runs in eval mode under ``torch.inference_mode()`` and puts the model back
-    in the mode it was in. Each batch counts by its number of samples.
+    Runs in eval mode under ``torch.inference_mode()`` and then puts every
+    module back in its own mode (``cnncourse.modes.eval_mode``), so a layer a
+    notebook froze in eval mode stays so. Each batch counts by its number of samples.
 
     Args:
         model: the classifier (see ``fit``).
@@ -250,136 +218,49 @@ def evaluate(
     """
     device = torch.device(device) if device is not None else _model_device(model)
     model.to(device)
-    loss_fn = loss if loss is not None else nn.functional.cross_entropy
-    was_training = model.training
-    model.eval()
-    seen, loss_sum, hits, num_classes = 0, None, None, 0
-    try:
-        with torch.inference_mode():
-            for batch in data:
-                x, y = _batch_to(batch, device, channels_last=False)
-                outputs = model(x)
-                logits = _main_output(outputs, has_loss_hook=loss is not None)
-                if seen == 0:
-                    _check_targets(logits, y)
-                    num_classes = logits.shape[1]
-                    ks = [1, 5] if num_classes >= 5 else [1]
-                # Sums stay on the device: no waiting for the GPU after every batch.
-                batch_loss = _check_loss(loss_fn(outputs, y)).float() * y.shape[0]
-                batch_hits = _topk_hits(logits.float(), y, ks)
-                loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
-                hits = batch_hits if hits is None else hits + batch_hits
-                seen += y.shape[0]
-    finally:
-        model.train(was_training)
+    loss_fn = _CheckedLoss(loss)
+    seen, loss_sum, hits, ks = 0, None, None, [1]
+    with eval_mode(model), torch.inference_mode():
+        for batch in data:
+            x, y = _batch_to(batch, device, channels_last=False)
+            outputs = model(x)
+            batch_loss = loss_fn(outputs, y).float() * y.shape[0]
+            logits = _main_output(outputs, has_loss_hook=True)
+            if seen == 0:
+                ks = [1, 5] if logits.shape[1] >= 5 else [1]
+            # Sums stay on the device: no waiting for the GPU after every batch.
+            batch_hits = _topk_hits(logits.float(), y, ks)
+            loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
+            hits = batch_hits if hits is None else hits + batch_hits
+            seen += y.shape[0]
     if seen == 0:
         raise ValueError(
             "evaluate got no batches: the data is empty (or a generator that was already used up); "
             "pass a list, a DataLoader or a TensorBatcher with at least one sample"
         )
     counts = hits.tolist()
-    return {
-        "loss": loss_sum.item() / seen,
-        "top1": counts[0] / seen,
-        "top5": counts[1] / seen if num_classes >= 5 else None,
-    }
+    return {"loss": loss_sum.item() / seen, "top1": counts[0] / seen, "top5": counts[1] / seen if len(ks) > 1 else None}
 
 
-def save_checkpoint(
-    path: str | os.PathLike,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer | None = None,
-    scheduler: Any = None,
-    **extra: Any,
-) -> Path:
-    """Save the model (and optimizer, scheduler, extras) to ``path``, atomically.
+# --- helpers of fit and evaluate: options and clear errors ------------------
 
-    The file is written next to its destination under a temporary name and then
-    renamed, so an interrupted save never leaves a half-written checkpoint.
-    Missing parent folders are created. Keep ``extra`` to plain data (numbers,
-    strings, lists, dicts, tensors): ``load_checkpoint`` loads with
-    ``weights_only=True``, which refuses arbitrary Python objects.
 
-    Args:
-        path: the file to write (e.g. ``checkpoints/resnet.pt``).
-        model: its ``state_dict`` is saved.
-        optimizer: optional; its state (e.g. momentum buffers) is saved.
-        scheduler: optional; its state is saved.
-        **extra: anything else to keep, e.g. ``epoch=3``.
+class _CheckedLoss:
+    """``loss(outputs, targets)`` (default cross-entropy) that turns bad shapes and labels into clear errors.
 
-    Returns:
-        The path written.
-
-    Example:
-        >>> save_checkpoint("checkpoints/lenet.pt", model, optimizer, epoch=5)
-        PosixPath('checkpoints/lenet.pt')
+    The targets are checked on the first batch only (one read from the device).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict() if optimizer is not None else None,
-        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "extra": extra,
-    }
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(payload, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
 
+    def __init__(self, loss: LossHook | None) -> None:
+        self.loss = loss if loss is not None else nn.functional.cross_entropy
+        self.has_hook, self.first = loss is not None, True
 
-def load_checkpoint(
-    path: str | os.PathLike,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer | None = None,
-    scheduler: Any = None,
-) -> dict[str, Any]:
-    """Restore a checkpoint written by ``save_checkpoint`` into ``model`` (and optimizer, scheduler).
-
-    Args:
-        path: the checkpoint file.
-        model: a model of the same architecture; its parameters are overwritten.
-        optimizer: optional; restored when given (it must have been saved).
-        scheduler: optional; restored when given (it must have been saved).
-
-    Returns:
-        The extras that were saved, e.g. ``{"epoch": 5}``.
-
-    Raises:
-        FileNotFoundError: no file at ``path``.
-        ValueError: the checkpoint is for another architecture (the message
-            names the first key that does not match), or lacks the optimizer or
-            scheduler state asked for.
-
-    Example:
-        >>> load_checkpoint("checkpoints/lenet.pt", model, optimizer)["epoch"]
-        5
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}: check the path, or train and save_checkpoint first")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or "model" not in payload:
-        raise ValueError(f"{path} is not a checkpoint written by cnncourse.train.save_checkpoint")
-    _check_same_architecture(payload["model"], model, path)
-    model.load_state_dict(payload["model"])
-    for name, target in (("optimizer", optimizer), ("scheduler", scheduler)):
-        if target is None:
-            continue
-        if payload.get(name) is None:
-            raise ValueError(f"{path} holds no {name} state; it was saved without one, so load it without {name}=")
-        target.load_state_dict(payload[name])
-    return dict(payload.get("extra") or {})
-
-
-# --- helpers of fit and evaluate -------------------------------------------
+    def __call__(self, outputs: Any, targets: torch.Tensor) -> torch.Tensor:
+        logits = _main_output(outputs, has_loss_hook=self.has_hook)
+        if self.first:
+            _check_targets(logits, targets)  # a clear message instead of a kernel assert
+            self.first = False
+        return _check_loss(self.loss(outputs, targets))
 
 
 def _check_options(epochs: int, scheduler_interval: str, device: torch.device) -> None:
@@ -412,11 +293,6 @@ def _check_every(check_every: int | None, device: torch.device) -> int:
     if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
         raise ValueError(f"check_every must be a positive integer (steps between two reads of the loss), got {check_every!r}")
     return check_every
-
-
-def _averages(loss_sum: torch.Tensor, correct: torch.Tensor, seen: int) -> dict[str, str]:
-    """The running loss and accuracy for the progress bar (reads them from the device)."""
-    return {"loss": f"{loss_sum.item() / seen:.4f}", "acc": f"{correct.item() / seen:.3f}"}
 
 
 def _check_scheduler(scheduler: Any, optimizer: torch.optim.Optimizer) -> None:
@@ -507,87 +383,8 @@ def _check_loss(value: Any) -> torch.Tensor:
     return value
 
 
-def _length(data: Iterable) -> int | None:
-    """The number of batches per epoch, or None for an iterable without a length."""
-    try:
-        return len(data)  # type: ignore[arg-type]
-    except TypeError:
-        return None
-
-
 def _model_device(model: nn.Module) -> torch.device:
     """The device of the model's first parameter (or buffer); the default device without any."""
     for tensor in list(model.parameters()) + list(model.buffers()):
         return tensor.device
     return get_device()
-
-
-def _first_non_finite(losses: list[torch.Tensor], *, last_step: int) -> tuple[float, int] | None:
-    """The first NaN or inf among the losses of the steps ending at ``last_step``, and its step; else None."""
-    if not losses:
-        return None
-    values = torch.stack(losses).float().tolist()  # one read from the device for all of them
-    for offset, value in enumerate(values):
-        if not math.isfinite(value):
-            return value, last_step - len(values) + 1 + offset
-    return None
-
-
-def _diverged(
-    value: float,
-    step: int,
-    epoch: int,
-    epochs: int,
-    train: Iterable,
-    optimizer: torch.optim.Optimizer,
-    history: History,
-    *,
-    last_update: int,
-) -> FloatingPointError:
-    """The error raised when the loss stops being a finite number; ``last_update`` is the last step applied."""
-    steps = f"{step}/{_length(train)}" if _length(train) is not None else f"{step}"
-    if last_update < step:
-        weights = "Training stopped before this step's update, so the model keeps the weights of the previous step"
-    else:
-        weights = (
-            f"fit reads the loss only every few steps (check_every), so the updates of steps {step} to {last_update} "
-            "reached the weights, which may now hold NaN or inf: reload a checkpoint or build the model again"
-        )
-    error = FloatingPointError(
-        f"the loss became {value} at epoch {epoch}/{epochs}, step {steps}: training diverged. "
-        f"Try a smaller learning rate (it is {optimizer.param_groups[0]['lr']:g}). "
-        f"{weights}; the history of the finished epochs is this error's .history"
-    )
-    error.history = history
-    return error
-
-
-def _empty_training_data(train: Iterable, epoch: int) -> ValueError:
-    """The error raised when an epoch saw no batch."""
-    if epoch > 1:
-        return ValueError(
-            f"the training data gave no batches in epoch {epoch}: it is an iterator that was used up in "
-            "epoch 1. Pass something that can be iterated again: a list, a DataLoader or a TensorBatcher"
-        )
-    return ValueError(
-        f"the training data is empty ({type(train).__name__} gave no batches); "
-        "check the data set and the batch size (drop_last=True with fewer samples than one batch gives none)"
-    )
-
-
-def _check_same_architecture(saved: dict[str, torch.Tensor], model: nn.Module, path: Path) -> None:
-    """Raise ValueError naming the first key whose presence or shape differs."""
-    current = model.state_dict()
-    for key in list(current) + [k for k in saved if k not in current]:
-        if key not in saved:
-            problem = f"the model has {key!r} but the checkpoint does not"
-        elif key not in current:
-            problem = f"the checkpoint has {key!r} but the model does not"
-        elif tuple(saved[key].shape) != tuple(current[key].shape):
-            problem = (
-                f"{key!r} has shape {tuple(saved[key].shape)} in the checkpoint "
-                f"but {tuple(current[key].shape)} in the model"
-            )
-        else:
-            continue
-        raise ValueError(f"{path} was saved from another architecture: {problem}; build the same model before loading")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torchvision
 from torch.utils.data import TensorDataset
 from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as TF
 
 from cnncourse.batches import TensorBatcher, loader
 from cnncourse.data import ImageDataset
@@ -189,3 +192,27 @@ def test_default_device_comes_from_get_device(monkeypatch):
     batcher = TensorBatcher(make_dataset(4), 2)
     assert batcher.device == torch.device("cpu")
     assert "batch_size=2" in repr(batcher) and "random" in repr(batcher)
+
+
+def test_crop_and_flip_together_give_a_crop_of_the_padded_image_or_its_mirror() -> None:
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (64, 3, 9, 7), dtype=torch.uint8, generator=generator)
+    dataset = ImageDataset(images, torch.arange(64), mean=(0.5, 0.4, 0.3), std=(0.2, 0.3, 0.25))
+    batcher = TensorBatcher(dataset, 16, shuffle=False, augment={"crop": 2, "flip": True}, device="cpu")
+    x = torch.cat([batch for batch, _ in batcher])
+    mean, std = torch.tensor(dataset.mean).view(3, 1, 1), torch.tensor(dataset.std).view(3, 1, 1)
+    flips, offsets = 0, set()
+    for i in range(64):
+        padded = TF.pad(images[i], [2, 2, 2, 2])  # torchvision is the reference
+        candidates = {
+            (dy, dx, mirrored): (TF.horizontal_flip(crop) if mirrored else crop)
+            for dy in range(5) for dx in range(5) for mirrored in (False, True)
+            for crop in [TF.crop(padded, dy, dx, 9, 7)]
+        }
+        matches = [key for key, c in candidates.items() if torch.allclose(x[i], (c / 255 - mean) / std, atol=1e-5)]
+        assert matches, f"example {i} is neither a crop of its padded image nor a mirrored crop"
+        flips += all(key[2] for key in matches)
+        offsets.update(key[:2] for key in matches)
+    assert 16 < flips < 48, f"about half of 64 examples should be mirrored, got {flips}"
+    assert len(offsets) > 10, f"the crops should be at random offsets, saw {sorted(offsets)}"
+    assert not math.isnan(x.sum().item()), "the batch holds NaN"

@@ -2,23 +2,20 @@
 
 Nothing here measures or asserts a speed: the suite's benchmarks run end to end
 on tiny sizes and must write their tables; the data files they write are read
-back by torchvision (the oracle); the reference loops agree with
-``cnncourse.train``; and ``fit``'s ``check_every`` and the one-gather
-augmentation of ``TensorBatcher`` keep their meaning.
+back by torchvision (the oracle); and the reference loops agree with
+``cnncourse.train``. The speed work in the library that the suite measures
+(``fit``'s ``check_every``, ``TensorBatcher``'s one-gather augmentation) is
+tested beside its modules, in tests/test_train.py and tests/test_batches.py.
 """
 
 from __future__ import annotations
 
-import math
 
 import nbformat
 import pytest
 import torch
 import torchvision
-from torch import nn
-from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
-from torchvision.transforms.v2 import functional as TF
 
 from bench import files, loops
 from bench.__main__ import main
@@ -28,7 +25,7 @@ from bench.notebooks import notebook_paths
 from bench.notebooks import run as run_notebooks
 from bench.settings import Settings
 from cnncourse.batches import TensorBatcher
-from cnncourse.data import ImageDataset, load
+from cnncourse.data import load
 from cnncourse.train import evaluate, fit
 
 CPU = torch.device("cpu")
@@ -235,96 +232,3 @@ def test_fit_updates_the_weights_exactly_as_the_bare_loop() -> None:
         device=CPU, channels_last=False, progress=False)
     for (name, a), b in zip(bare.named_parameters(), fitted.parameters()):
         assert torch.allclose(a, b, atol=1e-6), f"{name} differs between the bare loop and fit by {(a - b).abs().max():.2g}"
-
-
-# --- the speed work in the library -------------------------------------------------------------
-
-
-class NaNAtStep(nn.Module):
-    """A small CNN whose loss becomes NaN at one training step (counted from 1)."""
-
-    def __init__(self, bad_step: int) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
-        self.bad_step, self.calls = bad_step, 0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.net(x)
-        if self.training:
-            self.calls += 1
-            if self.calls == self.bad_step:
-                return out * float("nan")
-        return out
-
-
-@pytest.mark.parametrize(
-    ("steps", "bad_step", "expected"),
-    [
-        (12, 6, r"step 6/12: .*updates of steps 6 to 7 reached the weights"),  # noticed at step 8, before its update
-        (12, 8, r"step 8/12: .*stopped before this step's update"),  # the checked step itself
-        (10, 9, r"step 9/10: .*updates of steps 9 to 10 reached the weights"),  # noticed at the end of the epoch
-    ],
-)
-def test_check_every_names_the_bad_step_and_the_updates_that_got_through(steps, bad_step, expected) -> None:
-    batches = [_digits_like(8, seed=s) for s in range(steps)]
-    with pytest.raises(FloatingPointError, match=rf"the loss became nan at epoch 1/2, {expected}") as caught:
-        fit(NaNAtStep(bad_step), batches, epochs=2, device=CPU, check_every=4, progress=False)
-    assert len(caught.value.history) == 0, "no epoch finished, so the history should be empty"
-
-
-def test_check_every_does_not_change_what_is_measured() -> None:
-    batches = [_digits_like(10 + s, seed=s) for s in range(7)]  # batches of different sizes
-    histories = [fit(NaNAtStep(bad_step=0), batches, epochs=2, device=CPU, check_every=n, progress=False)
-                 for n in (1, 3, 50)]  # bad_step=0: never NaN
-    for history in histories[1:]:
-        assert history.train_loss == histories[0].train_loss and history.train_acc == histories[0].train_acc, (
-            f"check_every changed the measured history: {history.train_loss} vs {histories[0].train_loss}")
-    with pytest.raises(ValueError, match="check_every must be a positive integer"):
-        fit(NaNAtStep(bad_step=0), batches, epochs=1, device=CPU, check_every=0)
-
-
-def test_running_loss_and_accuracy_are_sample_weighted_means() -> None:
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
-    batches = [_digits_like(n, seed=n) for n in (5, 17, 3)]
-    frozen = torch.optim.SGD(model.parameters(), lr=0.0)  # no update: the epoch's figures are plain averages
-    history = fit(model, batches, epochs=1, optimizer=frozen, device=CPU, check_every=2, progress=False)
-    x, y = torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])
-    with torch.no_grad():
-        logits = model(x)
-    assert history.train_loss[0] == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-5)
-    assert history.train_acc[0] == pytest.approx((logits.argmax(1) == y).float().mean().item())
-
-
-def test_fit_uses_channels_last_on_the_cpu_by_default() -> None:
-    model = lenet()
-    fit(model, [_digits_like(8, seed=0)], epochs=1, device=CPU, progress=False)
-    assert model[0].weight.is_contiguous(memory_format=torch.channels_last), "conv weights should be channels-last"
-    plain = lenet()
-    fit(plain, [_digits_like(8, seed=0)], epochs=1, device=CPU, channels_last=False, progress=False)
-    assert plain[0].weight.is_contiguous(), "channels_last=False should keep the usual layout"
-
-
-def test_crop_and_flip_together_give_a_crop_of_the_padded_image_or_its_mirror() -> None:
-    generator = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (64, 3, 9, 7), dtype=torch.uint8, generator=generator)
-    dataset = ImageDataset(images, torch.arange(64), mean=(0.5, 0.4, 0.3), std=(0.2, 0.3, 0.25))
-    batcher = TensorBatcher(dataset, 16, shuffle=False, augment={"crop": 2, "flip": True}, device=CPU)
-    x = torch.cat([batch for batch, _ in batcher])
-    mean, std = torch.tensor(dataset.mean).view(3, 1, 1), torch.tensor(dataset.std).view(3, 1, 1)
-    flips, offsets = 0, set()
-    for i in range(64):
-        padded = TF.pad(images[i], [2, 2, 2, 2])  # torchvision is the reference
-        candidates = {
-            (dy, dx, mirrored): (TF.horizontal_flip(crop) if mirrored else crop)
-            for dy in range(5) for dx in range(5) for mirrored in (False, True)
-            for crop in [TF.crop(padded, dy, dx, 9, 7)]
-        }
-        matches = [key for key, c in candidates.items() if torch.allclose(x[i], (c / 255 - mean) / std, atol=1e-5)]
-        assert matches, f"example {i} is neither a crop of its padded image nor a mirrored crop"
-        flips += all(key[2] for key in matches)
-        offsets.update(key[:2] for key in matches)
-    assert 16 < flips < 48, f"about half of 64 examples should be mirrored, got {flips}"
-    assert len(offsets) > 10, f"the crops should be at random offsets, saw {sorted(offsets)}"
-    assert not math.isnan(x.sum().item()), "the batch holds NaN"

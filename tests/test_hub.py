@@ -36,7 +36,7 @@ import pytest
 
 from cnncourse.tools.grading.grade import file_hashes
 from cnncourse.tools.release import nbgrader_environment
-from fixtures.submissions import corpus
+from bench.submissions import corpus
 from pipeline_helpers import REPO, Assignment, cell_sources, html_text, make_course, read_grades, run_module
 from pipeline_helpers import secret_lines
 

@@ -249,6 +249,106 @@ def test_nan_loss_stops_with_epoch_step_and_history(train_batches) -> None:
         assert torch.equal(value, model.weights_before_bad_step[name]), f"{name} was updated with the NaN loss"
 
 
+@pytest.mark.parametrize(
+    ("steps", "bad_step", "expected"),
+    [
+        (12, 6, r"step 6/12: .*updates of steps 6 to 7 reached the weights"),  # noticed at step 8, before its update
+        (12, 8, r"step 8/12: .*stopped before this step's update"),  # the checked step itself
+        (10, 9, r"step 9/10: .*updates of steps 9 to 10 reached the weights"),  # noticed at the end of the epoch
+    ],
+)
+def test_check_every_names_the_bad_step_and_the_updates_that_got_through(steps, bad_step, expected) -> None:
+    batches = batches_of(*blobs(8 * steps), 8)
+    with pytest.raises(FloatingPointError, match=rf"the loss became nan at epoch 1/2, {expected}") as caught:
+        fit(NaNAtStep(bad_step), batches, epochs=2, device="cpu", check_every=4, progress=False)
+    assert len(caught.value.history) == 0, "no epoch finished, so the history should be empty"
+
+
+def test_check_every_does_not_change_what_is_measured() -> None:
+    batches = [blobs(10 + s, seed=s) for s in range(7)]  # batches of different sizes
+    histories = [fit(NaNAtStep(bad_step=0), batches, epochs=2, device="cpu", check_every=n, progress=False)
+                 for n in (1, 3, 50)]  # bad_step=0: never NaN
+    for history in histories[1:]:
+        assert history.train_loss == histories[0].train_loss and history.train_acc == histories[0].train_acc, (
+            f"check_every changed the measured history: {history.train_loss} vs {histories[0].train_loss}")
+    with pytest.raises(ValueError, match="check_every must be a positive integer"):
+        fit(NaNAtStep(bad_step=0), batches, epochs=1, device="cpu", check_every=0)
+
+
+def test_running_loss_and_accuracy_are_sample_weighted_means() -> None:
+    torch.manual_seed(0)
+    model = nn.Linear(FEATURES, CLASSES)
+    batches = [blobs(n, seed=n) for n in (5, 17, 3)]
+    frozen = torch.optim.SGD(model.parameters(), lr=0.0)  # no update: the epoch's figures are plain averages
+    history = fit(model, batches, epochs=1, optimizer=frozen, device="cpu", check_every=2, progress=False)
+    x, y = torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])
+    with torch.no_grad():
+        logits = model(x)
+    assert history.train_loss[0] == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-5), (
+        f"expected the cross-entropy over all 25 samples, {F.cross_entropy(logits, y).item()}, got {history.train_loss}")
+    expected_acc = (logits.argmax(1) == y).float().mean().item()
+    assert history.train_acc[0] == pytest.approx(expected_acc), f"expected accuracy {expected_acc}, got {history.train_acc}"
+
+
+def test_fit_uses_channels_last_on_the_cpu_by_default() -> None:
+    def conv_net() -> nn.Module:
+        return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+
+    data = [(torch.randn(8, 1, 12, 12), torch.arange(8) % 3)]
+    model = conv_net()
+    fit(model, data, epochs=1, device="cpu", progress=False)
+    assert model[0].weight.is_contiguous(memory_format=torch.channels_last), "conv weights should be channels-last"
+    plain = conv_net()
+    fit(plain, data, epochs=1, device="cpu", channels_last=False, progress=False)
+    assert plain[0].weight.is_contiguous(), "channels_last=False should keep the usual layout"
+
+
+def test_fit_matches_a_plain_pytorch_loop() -> None:
+    """The reference: forward, cross-entropy, zero_grad, backward, step, written out with PyTorch alone."""
+    batches = [blobs(32, seed=s) for s in range(4)]
+    reference, fitted = small_net(seed=5), small_net(seed=5)
+    optimizer = sgd(reference)
+    reference.train()
+    for _ in range(2):
+        for x, y in batches:
+            optimizer.zero_grad()
+            F.cross_entropy(reference(x), y).backward()
+            optimizer.step()
+    fit(fitted, batches, epochs=2, optimizer=sgd(fitted), device="cpu", progress=False)
+    for (name, a), b in zip(reference.named_parameters(), fitted.parameters()):
+        assert torch.allclose(a, b, atol=1e-6), f"{name} differs from the plain loop's by {(a - b).abs().max():.2g}"
+
+
+def frozen_batch_norm_net() -> nn.Module:
+    """A model in training mode whose batch-norm layer was put in eval mode on purpose (frozen statistics)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(FEATURES, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.1), nn.Linear(16, CLASSES))
+    model.train()
+    model[1].eval()
+    return model
+
+
+def test_fit_and_evaluate_keep_a_frozen_batch_norm_layer_in_eval_mode(train_batches, val_batches) -> None:
+    model = frozen_batch_norm_net()
+    statistics = model[1].running_mean.clone()
+    fit(model, train_batches, val_batches, epochs=2, device="cpu", progress=False)
+    modes = [module.training for module in model]
+    assert modes == [True, False, True, True, True], f"after fit with validation, expected only the batch norm in eval mode, got {modes}"
+    assert torch.equal(model[1].running_mean, statistics), "the frozen batch norm's running statistics changed during fit"
+    evaluate(model, val_batches)
+    modes = [module.training for module in model]
+    assert modes == [True, False, True, True, True], f"after evaluate, expected the modes from before, got {modes}"
+
+
+def test_fit_puts_a_model_in_eval_mode_into_training_mode(train_batches) -> None:
+    model = frozen_batch_norm_net()
+    model.eval()
+    statistics = model[1].running_mean.clone()
+    fit(model, train_batches, epochs=1, device="cpu", progress=False)
+    assert all(module.training for module in model.modules()), "fit should train a model that was in eval mode"
+    assert not torch.equal(model[1].running_mean, statistics), "the batch norm statistics should have been updated"
+
+
 def test_tuple_output_needs_a_loss_hook(train_batches) -> None:
     class TwoHeads(nn.Module):
         def __init__(self) -> None:

@@ -1,6 +1,6 @@
 """cnncourse check: structure against the release version, saved output size, and Restart & Run All.
 
-The submissions come from the bad-submission corpus (tests/fixtures/submissions/),
+The submissions come from the bad-submission corpus (bench/submissions/),
 built on the fixture assignment's release version, which nbgrader generates once
 for this module. Checksums are nbgrader's own (nbgrader.utils.compute_checksum).
 """
@@ -20,7 +20,7 @@ from cnncourse.tools.compare import Problem, compare_with_reference, find_refere
 from cnncourse.tools.cli import main
 from cnncourse.tools.grading.grade import file_hashes
 from cnncourse.tools.release import student_files
-from fixtures.submissions import corpus
+from bench.submissions import corpus
 from pipeline_helpers import FIXTURE, FIXTURE_SOURCE, REPO
 
 

@@ -2,7 +2,7 @@
 
 In temporary course directories (the fixture assignment, plus assignment 1 for
 one real-assignment case): generate_assignment, write the corpus of
-tests/fixtures/submissions/ into submitted/, grade with 2 workers, then check
+bench/submissions/ into submitted/, grade with 2 workers, then check
 each student's points per test cell and notes, the gradebook rows, the
 submitted files' bytes, the sandbox, feedback without hidden tests, resuming,
 and equality with nbgrader's own sequential autograde.
@@ -26,7 +26,7 @@ import pytest
 from cnncourse.tools.grading import sandbox
 from cnncourse.tools.cli import main
 from cnncourse.tools.grading.grade import GradingReport, export_grades, file_hashes, generate_feedback, grade
-from fixtures.submissions import corpus
+from bench.submissions import corpus
 from pipeline_helpers import FIXTURE, FIXTURE_SOURCE, REPO, html_text, run_nbgrader, secret_lines
 
 pytestmark = pytest.mark.slow
