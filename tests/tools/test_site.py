@@ -478,3 +478,15 @@ def test_cli_site_budget_rebuild_and_exit_status(tmp_path: Path, capsys: pytest.
     assert status != 0, "cnncourse site should exit non-zero when a lecture cell raises"
     assert "cnncourse site:" in err and "01_tiny.ipynb, cell 1 of 1" in err and "wrong on purpose" in err, err
     assert "budget: smoke" in html_text(page.read_text(encoding="utf-8")), "a failed build should keep the last site"
+
+
+@pytest.mark.slow
+def test_the_glossary_is_a_page_and_lectures_link_to_it(site_dir):
+    """course/glossary.md becomes course/glossary.html, and every lecture's glossary link points at it."""
+    glossary = site_dir / "course" / "glossary.html"
+    assert glossary.is_file(), "the site has no course/glossary.html (course/glossary.md should be rendered)"
+    assert "свёртка" in glossary.read_text(encoding="utf-8"), "the glossary page does not show the glossary's terms"
+    for page in sorted((site_dir / "course").glob("0*.html")):
+        text = page.read_text(encoding="utf-8")
+        assert 'href="glossary.html"' in text and 'href="glossary.md"' not in text, \
+            f"{page.name} should link glossary.html (the rendered glossary), not the Markdown file"

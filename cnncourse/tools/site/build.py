@@ -51,6 +51,7 @@ from pathlib import Path
 from time import monotonic
 
 from cnncourse.settings import BUDGETS, data_root  # torch-free: the site starts without loading torch
+from cnncourse.tools.site.documents import write_document
 from cnncourse.tools.site.execute import LectureError, execute_all, read_notebook
 from cnncourse.tools.site.index import DataSet, index_page
 from cnncourse.tools.site.pages import Page, exporter, write_page
@@ -152,7 +153,10 @@ def build(out: str | Path = DEFAULT_OUT, *, course_dir: str | Path = ".", budget
             for folder in ("course", "release"):
                 if (course / folder).is_dir():
                     shutil.copytree(course / folder, work / folder, ignore=shutil.ignore_patterns(*_IGNORED))
-            hrefs = {path.relative_to(course).as_posix() for path in [*lectures, *students]}
+            documents = sorted((course / "course").glob("*.md"))
+            hrefs = {path.relative_to(course).as_posix() for path in [*lectures, *students, *documents]}
+            for path in documents:
+                write_document(path, path.relative_to(course).as_posix(), staging, course_title=title)
             export = exporter()
             for relative, nb, seconds, failures in execute_all(lectures, course, work, budget=budget,
                                                                timeout=timeout, jobs=jobs, keep_going=keep_going,

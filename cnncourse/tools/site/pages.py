@@ -32,7 +32,8 @@ BANNER_CLASS = "cnncourse-banner"
 STANDIN_LINE = re.compile(r"cnncourse: (?P<title>.+?) is not on this machine; using an offline stand-in\b.*?"
                           r"Real data: cnncourse data fetch (?P<name>\w+)")
 _FONT_AWESOME_LINK = re.compile(r"<link\b[^>]*font-awesome[^>]*>", re.I)
-_NOTEBOOK_HREF = re.compile(r'href="(?![a-z][a-z0-9+.-]*:|/|#)([^"#?]+)\.ipynb(#[^"]*)?"', re.I)
+# A relative link to a notebook or a Markdown document of the course (both become pages of the site).
+_NOTEBOOK_HREF = re.compile(r'href="(?![a-z][a-z0-9+.-]*:|/|#)([^"#?]+)\.(ipynb|md)(#[^"]*)?"', re.I)
 
 # Symbols for the buttons of matplotlib's to_jshtml animations (their Font Awesome icons need a CDN).
 _ANIMATION_CSS = """
@@ -186,11 +187,11 @@ def title_of(nb: NotebookNode, fallback: str) -> str:
 
 
 def _page_link(match: re.Match, relative: str, hrefs: set[str]) -> str:
-    """A link to a notebook that is part of the site, pointed at its page; any other link unchanged."""
-    target = os.path.normpath(os.path.join(os.path.dirname(relative), match.group(1) + ".ipynb")).replace(os.sep, "/")
-    if target not in hrefs:
+    """A link to a notebook or document that is part of the site, pointed at its page; any other link unchanged."""
+    target = os.path.normpath(os.path.join(os.path.dirname(relative), f"{match.group(1)}.{match.group(2)}"))
+    if target.replace(os.sep, "/") not in hrefs:
         return match.group(0)
-    return f'href="{match.group(1)}.html{match.group(2) or ""}"'
+    return f'href="{match.group(1)}.html{match.group(3) or ""}"'
 
 
 def _offline_animations(nb: NotebookNode) -> None:
