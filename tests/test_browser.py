@@ -279,3 +279,27 @@ def test_lecture_site_page_opens(site_dir: Path, page: Page, shots: Path):
     assert loaded > 0, (f"the lecture page {href} should show at least one figure; "
                         f"none of its {page.locator('img').count()} images loaded")
     page.screenshot(path=shots / "lecture-site.png")
+
+
+def test_lecture_page_has_banner_revealable_answer_and_a_code_drawn_diagram(site_dir: Path, page: Page, shots: Path):
+    """Lecture 5's page shows the smoke-budget banner, an exercise answer that opens on a click, and the
+    residual-block diagram drawn by the cell that defines draw_residual_block_and_shortcuts."""
+    lecture = site_dir / "course" / "05_resnet.html"
+    assert lecture.is_file(), f"the site should have {lecture}, it does not"
+    page.goto(lecture.as_uri())
+    banner = page.locator(".cnncourse-banner").first
+    expect(banner, "a page built in the smoke budget should show the banner").to_be_visible()
+    expect(banner, "the banner should say which budget built the page").to_contain_text("smoke")
+    details = page.locator("details").first
+    answer = details.locator("xpath=./*[not(self::summary)]").first
+    assert not answer.is_visible(), "an exercise's answer should be hidden until the reader opens it"
+    details.locator("summary").click()
+    expect(answer, "clicking 'Answer' should reveal the exercise's answer").to_be_visible()
+    page.screenshot(path=shots / "lecture-exercise-answer.png")
+    cell = page.locator(".jp-Cell", has_text="def draw_residual_block_and_shortcuts").first
+    expect(cell, "lecture 5 should have the cell that draws the residual block").to_have_count(1)
+    drawn = cell.locator(".jp-OutputArea img").first
+    drawn.scroll_into_view_if_needed()
+    loaded = drawn.evaluate("img => img.complete && img.naturalWidth > 0")
+    assert loaded, "the residual-block diagram drawn by code should show as a loaded image under its cell"
+    page.screenshot(path=shots / "lecture-diagram.png")
