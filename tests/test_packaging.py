@@ -79,7 +79,9 @@ def test_a_student_install_has_no_test_tools():
 def test_the_test_extra_declares_what_the_tests_import():
     """Every package the tests or benchmarks import, and the package itself does not, is declared."""
     declared = set(_requirements(_everything()))
-    own = {"cnncourse", "bench", "fixtures", "conftest", "pipeline_helpers", "browser_helpers"}
+    # The project's own modules: the package, bench, and every helper module or folder the tests keep beside them.
+    own = {"cnncourse", "bench"} | {path.stem for folder in ("tests", "bench") for path in (REPO / folder).rglob("*.py")}
+    own |= {path.name for folder in ("tests", "bench") for path in (REPO / folder).rglob("*") if path.is_dir()}
     for module in sorted(_top_level_imports([REPO / "tests", REPO / "bench"]) - _top_level_imports([REPO / "cnncourse"])
                          - own):
         distributions = {name.lower() for name in importlib.metadata.packages_distributions().get(module, [])}
