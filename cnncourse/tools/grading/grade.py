@@ -245,7 +245,7 @@ def _grade_all(run: GradingRun, todo: list[str], hashes: dict[str, dict[str, str
 
     outcomes: dict[str, Outcome] = {}
     workers = min(run.options.workers, len(todo))
-    with WorkerPool(run.course, workers) as pool, \
+    with WorkerPool(run.course, workers, mode=run.options.mode, uid_base=run.options.uid_base) as pool, \
             ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cnncourse-grade") as threads, \
             tqdm(total=len(todo), desc=f"grading {run.assignment}", unit="submission", disable=not run.progress,
                  file=sys.stderr) as bar:
@@ -306,12 +306,20 @@ def _warnings(course: CourseSettings, mode: str) -> list[str]:
 def generate_feedback(assignment: str, *, course_dir: str | Path = ".") -> int:
     """Run ``nbgrader generate_feedback`` (hidden tests stay hidden: ``HideHiddenTests``); its exit status.
 
+    Links and special files in ``autograded/`` are removed first, with a warning: nbgrader's copy would follow them.
+
     Example::
 
         generate_feedback("01_conv_arithmetic")
         # 0
     """
     course = course_settings(course_dir)
+    for student in sorted(course.root.glob(f"autograded/*/{assignment}")):  # nbgrader's copy would follow them
+        found = [student] if student.is_symlink() else list(student.rglob("*"))
+        for path in [p for p in found if p.is_symlink() or not (p.is_file() or p.is_dir())]:
+            print(f"warning: removed {path} from autograded/ before writing feedback: a link or special file "
+                  "(grading never copies them; was this folder written by hand?)", file=sys.stderr)
+            path.unlink()
     command = [sys.executable, "-m", "nbgrader", "generate_feedback", assignment, "--force",
                f"--CourseDirectory.root={course.root}", "--log-level=WARN"]
     return subprocess.run(command, cwd=course.root, env=nbgrader_environment()).returncode

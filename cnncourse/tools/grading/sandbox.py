@@ -217,6 +217,16 @@ def _why_not(mode: str) -> str:
 # building a policy and a kernel spec
 
 
+def own_user_ids(mode: str) -> bool:
+    """Whether kernels of this mode run as sandbox user ids of their own (``full`` and ``user``).
+
+    Example:
+        >>> own_user_ids("full"), own_user_ids("namespaces")
+        (True, False)
+    """
+    return mode in ("full", "user")
+
+
 def uses_unix_sockets(mode: str) -> bool:
     """Whether the kernel of this mode talks over Unix sockets (no network namespace access to TCP).
 
@@ -256,8 +266,7 @@ def make_policy(mode: str, *, run_dir: str | Path, home: str | Path, slot: int =
     """
     if mode not in MODES:
         raise ValueError(f"unknown sandbox mode {mode!r}: use one of {', '.join(MODES)}")
-    own_id = mode in ("full", "user")
-    uid = uid_base + slot if own_id else None
+    uid = uid_base + slot if own_user_ids(mode) else None
     hidden = [str(Path(p).resolve()) for p in hide]
     hidden += [p for p in (*_PRIVATE, str(Path.home()), tempfile.gettempdir()) if Path(p).is_dir()]
     hidden += [str(p) for p in Path("/").iterdir() if p.name not in SYSTEM_VISIBLE and not p.is_symlink()]

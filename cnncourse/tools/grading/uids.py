@@ -196,16 +196,14 @@ def remove_files(uid: int, folders: tuple[str, ...] = WORLD_WRITABLE) -> list[st
 
 
 def clean_up_uid(uid: int) -> list[str]:
-    """Kill ``uid``'s processes, then remove its IPC objects and its files in world-writable folders; describe them.
+    """Kill ``uid``'s processes, then remove its IPC objects and its files in world-writable folders; describe those.
+
+    Processes are killed without a word: a kernel that is still exiting cannot
+    be told apart from one left running on purpose.
 
     Example:
         >>> clean_up_uid(2_000_000_000)
         []
     """
-    found = []
-    killed = kill_leftovers(uid)
-    if killed:
-        found.append(f"{killed} process(es)")
-    found += remove_ipc(uid)
-    found += remove_files(uid)
-    return found
+    kill_leftovers(uid)
+    return remove_ipc(uid) + remove_files(uid)
