@@ -55,6 +55,9 @@ def submit(course: Path, assignment: str, cases: list[corpus.Case], *, port: int
         folder = course / "submitted" / case.name / assignment
         folder.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(corpus.build(case, release, source, course=course, port=port))
+        for link, target in corpus.links(case, course=course).items():
+            (folder / link).unlink(missing_ok=True)
+            (folder / link).symlink_to(target)
 
 
 def all_hashes(course: Path) -> dict[str, dict[str, str]]:
@@ -158,8 +161,38 @@ def test_the_sandbox_hides_the_gradebook_the_source_other_students_and_the_netwo
         assert f"running as uid {os.getuid()}" not in text, f"the kernel should not run as the grader's user:\n{text}"
 
 
-def test_a_huge_output_is_cut_at_the_limit(graded_corpus: Graded) -> None:
-    notebook = graded_corpus.course / "autograded" / "huge_output" / FIXTURE / "fixture.ipynb"
+def test_no_submission_reads_or_keeps_what_it_must_not(graded_corpus: Graded) -> None:
+    """Every case that tries prints LEAKED when it gets through: links, another checkout, missing limits, ..."""
+    if graded_corpus.report.sandbox == "off":
+        pytest.skip("no sandbox on this machine: submissions run with the grader's rights")
+    for case in corpus.cases(FIXTURE):
+        notebook = graded_corpus.course / "autograded" / case.name / FIXTURE / "fixture.ipynb"
+        text = outputs_text(notebook) if notebook.is_file() else ""
+        assert "LEAKED" not in text, f"{case.name} ({case.about}) got through; its output was:\n{text}"
+    for case in ("absolute_links", "other_checkout", "process_limit"):
+        text = outputs_text(graded_corpus.course / "autograded" / case / FIXTURE / "fixture.ipynb")
+        assert "blocked" in text, f"{case} should have run its checks; its output was:\n{text}"
+    kept = sorted(p.name for p in (graded_corpus.course / "autograded" / "absolute_links" / FIXTURE).iterdir())
+    assert kept == ["fixture.ipynb"], f"links in a submission must be neither followed nor copied, got {kept}"
+
+
+def test_nothing_a_kernel_made_outlives_its_grading(graded_corpus: Graded) -> None:
+    """host_leftovers made a 64 MB System V segment and files in /run/lock, /dev/shm, /tmp and /var/tmp."""
+    if graded_corpus.report.sandbox == "off":
+        pytest.skip("mode off: the kernel is the grader's user, and what it leaves is not cleaned up")
+    text = outputs_text(graded_corpus.course / "autograded" / "host_leftovers" / FIXTURE / "fixture.ipynb")
+    assert "shared memory" in text, f"host_leftovers should have run; its output was:\n{text}"
+    segments = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
+    assert not [line for line in segments if line.split()[0] == str(0x434E4E)], \
+        f"the shared-memory segment of host_leftovers outlived grading:\n{segments}"
+    left = [f"{folder}/cnncourse-leftover" for folder in ("/run/lock", "/dev/shm", "/tmp", "/var/tmp")
+            if os.path.lexists(f"{folder}/cnncourse-leftover")]
+    assert not left, f"files of host_leftovers outlived grading: {left}"
+
+
+@pytest.mark.parametrize("case", ["huge_output", "display_update_flood"])
+def test_a_huge_output_is_cut_at_the_limit(graded_corpus: Graded, case: str) -> None:
+    notebook = graded_corpus.course / "autograded" / case / FIXTURE / "fixture.ipynb"
     size = notebook.stat().st_size
     assert size < 3 * OUTPUT_LIMIT, \
         f"the autograded notebook should hold about {OUTPUT_LIMIT:,} bytes of output, has {size:,}"
@@ -196,6 +229,8 @@ def test_feedback_hides_hidden_tests_even_in_restored_cells(graded_corpus: Grade
         text = html_text(page.read_text(encoding="utf-8"))
         leaked = sorted(line for line in secrets if line in text)
         assert not leaked, f"{student}'s feedback shows hidden test code: {leaked}"
+    given = sorted(p.name for p in (course / "feedback" / "absolute_links" / FIXTURE).iterdir())
+    assert given == ["fixture.html"], f"a submission's links must not bring files into its feedback, got {given}"
 
 
 def test_export_writes_every_students_scores(graded_corpus: Graded, tmp_path: Path) -> None:
@@ -309,20 +344,27 @@ def test_a_policy_hides_the_course_keeps_python_and_passes_no_secrets(tmp_path: 
     assert sandbox.choose_mode("auto") == sandbox.available_modes()[0]
 
 
+SAME_IN_EVERY_MODE = ("process_limit", "other_checkout")  # limits, and the allowlist view
+
+
 @pytest.mark.parametrize("mode", ["namespaces", "user"])
 def test_other_sandbox_modes_also_block_the_secrets(mode: str, graded_corpus: Graded, tmp_path: Path) -> None:
     if mode not in sandbox.available_modes():
         pytest.skip(f"sandbox mode {mode!r} is not available here (available: {', '.join(sandbox.available_modes())})")
     course = tmp_path / "course"
     shutil.copytree(graded_corpus.course, course)
+    checks = SAME_IN_EVERY_MODE if mode == "namespaces" else ("process_limit",)  # user: file permissions only
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         submit(course, FIXTURE, [c for c in corpus.cases(FIXTURE) if c.name == "read_secrets"],
                port=listener.getsockname()[1])
-        report = grade(FIXTURE, course_dir=course, students=["read_secrets"], workers=1, timeout=60, sandbox=mode,
-                       force=True, progress=False)
-    assert report.sandbox == mode and report.results[0].score == 90, report.table()
+        report = grade(FIXTURE, course_dir=course, students=["read_secrets", *checks], workers=1,
+                       timeout=60, sandbox=mode, force=True, progress=False)
+    assert report.sandbox == mode and {r.score for r in report.results} == {90}, report.table()
+    for student in checks:
+        text = outputs_text(course / "autograded" / student / FIXTURE / "fixture.ipynb")
+        assert "blocked" in text and "LEAKED" not in text, f"mode {mode} let {student} through:\n{text}"
     text = outputs_text(course / "autograded" / "read_secrets" / FIXTURE / "fixture.ipynb")
     if mode == "user":  # file permissions only: the network stays open
         text = "\n".join(line for line in text.splitlines() if "network" not in line)
