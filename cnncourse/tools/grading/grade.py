@@ -116,7 +116,8 @@ def grade(assignment: str, *, course_dir: str | Path = ".", workers: int | None 
         submission_timeout: seconds one whole submission may take (default: generous, from ``timeout``).
         sandbox: "auto" or a ``cnncourse.tools.grading.sandbox`` mode.
         force: regrade submissions that did not change.
-        uid_base: first user id for sandboxed kernels (``full`` and ``user`` modes).
+        uid_base: where the blocks of sandbox user ids start (``full`` and ``user`` modes; each run holds a block
+            of its own, ``cnncourse.tools.grading.uids``).
         progress: show a progress bar on stderr.
 
     Returns:
