@@ -18,6 +18,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -373,6 +374,25 @@ def test_other_sandbox_modes_also_block_the_secrets(mode: str, graded_corpus: Gr
         assert f"running as uid {os.getuid()}" not in text, f"the kernel should not run as the grader's user:\n{text}"
     assert "LEAKED" not in text and text.count("blocked") == (6 if mode == "user" else 7), \
         f"mode {mode} let something through:\n{text}"
+
+
+def test_two_grading_runs_at_once_never_share_user_ids(graded_corpus: Graded, tmp_path: Path) -> None:
+    """Two runs (two courses) on one host at the same time: each keeps its kernels, under user ids of its own."""
+    if not sandbox.own_user_ids(graded_corpus.report.sandbox):
+        pytest.skip(f"mode {graded_corpus.report.sandbox!r} gives kernels no user ids of their own")
+    slow = corpus.Case(FIXTURE, "slow", "prints its uid, then takes a while", {"base": "solutions", "set": {
+        "double": "import os, time\n\nprint('uid', os.getuid())\ntime.sleep(3)\n\n\ndef double(x):\n    return 2 * x\n"}})
+    courses = [tmp_path / "a", tmp_path / "b"]
+    for course in courses:
+        shutil.copytree(graded_corpus.course, course)
+        submit(course, FIXTURE, [slow])
+    with ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(lambda course: grade(FIXTURE, course_dir=course, students=["slow"], workers=1,
+                                                     timeout=60, force=True, progress=False), courses))
+    assert [r.results[0].score for r in reports] == [90, 90], [r.table() for r in reports]
+    uids = [outputs_text(c / "autograded" / "slow" / FIXTURE / "fixture.ipynb").split("uid")[1].split()[0]
+            for c in courses]
+    assert uids[0] != uids[1], f"two runs at once graded under the same sandbox user id {uids[0]}"
 
 
 USER_MODE_SCRIPT = r'''
