@@ -51,6 +51,7 @@ from typing import Any
 from cnncourse.tools import compare
 from cnncourse.tools.grading import sandbox as sandboxing
 from cnncourse.tools.grading.gradebook import CourseSettings, assignment_layout, course_settings, export_grades, merge_results
+from cnncourse.tools.grading.links import remove_links
 from cnncourse.tools.grading.report import GradingReport, SubmissionResult
 from cnncourse.tools.grading.submission import (GradingOptions, GradingRun, Outcome, WorkerPool, digest, file_hashes,
                                                 gpus, grade_submission)
@@ -316,11 +317,9 @@ def generate_feedback(assignment: str, *, course_dir: str | Path = ".") -> int:
     """
     course = course_settings(course_dir)
     for student in sorted(course.root.glob(f"autograded/*/{assignment}")):  # nbgrader's copy would follow them
-        found = [student] if student.is_symlink() else list(student.rglob("*"))
-        for path in [p for p in found if p.is_symlink() or not (p.is_file() or p.is_dir())]:
+        for path in remove_links(student):
             print(f"warning: removed {path} from autograded/ before writing feedback: a link or special file "
                   "(grading never copies them; was this folder written by hand?)", file=sys.stderr)
-            path.unlink()
     command = [sys.executable, "-m", "nbgrader", "generate_feedback", assignment, "--force",
                f"--CourseDirectory.root={course.root}", "--log-level=WARN"]
     return subprocess.run(command, cwd=course.root, env=nbgrader_environment()).returncode

@@ -18,7 +18,6 @@ import json
 import os
 import queue
 import shutil
-import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ from cnncourse.settings import data_root
 from cnncourse.tools import compare
 from cnncourse.tools.grading import sandbox as sandboxing
 from cnncourse.tools.grading.gradebook import CourseSettings, read_results, snapshot_gradebook
+from cnncourse.tools.grading.links import copy_without_links
 from cnncourse.tools.grading.uids import clean_up_uid, reserve_uids
 from cnncourse.tools.grading.worker import WorkerProcess
 
@@ -208,40 +208,6 @@ def file_hashes(folder: str | Path) -> dict[str, str]:
         elif path.is_file():
             hashes[relative] = hashlib.sha256(path.read_bytes()).hexdigest()
     return hashes
-
-
-def copy_without_links(source: str | Path, target: str | Path) -> list[str]:
-    """Copy the folders and regular files of ``source`` to ``target``; links and special files are left out, unfollowed.
-
-    Returns what was left out, as ``relative/path -> link target`` (or ``relative/path (special file)``).
-
-    Example:
-        >>> import tempfile
-        >>> with tempfile.TemporaryDirectory() as folder:
-        ...     _ = (Path(folder) / "in").mkdir(), (Path(folder) / "in" / "a.txt").write_text("hi")
-        ...     (Path(folder) / "in" / "db").symlink_to("/course/gradebook.db")
-        ...     left_out = copy_without_links(Path(folder) / "in", Path(folder) / "out")
-        ...     left_out, sorted(p.name for p in (Path(folder) / "out").iterdir())
-        (['db -> /course/gradebook.db'], ['a.txt'])
-    """
-    source, target = Path(source), Path(target)
-    target.mkdir(parents=True, exist_ok=True)
-    skipped = []
-    for parent, dirs, files in os.walk(source, followlinks=False):
-        here = Path(parent)
-        for name in sorted(dirs + files):
-            path, relative = here / name, (here / name).relative_to(source)
-            mode = path.lstat().st_mode
-            if stat.S_ISDIR(mode):
-                (target / relative).mkdir(exist_ok=True)
-            elif stat.S_ISREG(mode):
-                with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as f, open(target / relative, "wb") as out:
-                    shutil.copyfileobj(f, out)
-            else:
-                skipped.append(f"{relative.as_posix()} -> {os.readlink(path)}" if stat.S_ISLNK(mode)
-                               else f"{relative.as_posix()} (special file)")
-        dirs[:] = [d for d in dirs if stat.S_ISDIR((here / d).lstat().st_mode)]
-    return skipped
 
 
 def digest(hashes: dict[str, str]) -> str:
