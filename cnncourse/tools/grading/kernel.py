@@ -5,7 +5,9 @@ sandbox, in another process than the grader. The kernel spec written by
 ``sandbox.write_kernel_spec`` starts ``python -m cnncourse.tools.grading.kernel
 start --policy FILE -f CONNECTION``: it copies the connection file where the
 sandbox user can read it, sets up the mounts (``full`` and ``namespaces``),
-drops privileges, arranges to die with its parent, caps what cells print and
+sets the same resource limits in every mode, drops privileges (in
+``namespaces``: every capability, so the mounts cannot be undone), arranges
+to die with its parent, caps what cells print and
 installs the tamper guard (``cnncourse.tools.grading.tamper``) before ipykernel
 runs a single cell. ``launch`` is a first stage for machines without
 ``setpriv``: it sets the parent-death signal and the clean environment, then
@@ -101,8 +103,9 @@ def _apply_limits(policy: SandboxPolicy) -> None:
     """The same limits in every mode: no core dumps, file size, processes, open files (never above a hard limit)."""
     import resource
 
-    for limit, value in ((resource.RLIMIT_CORE, 0), (resource.RLIMIT_FSIZE, policy.max_file_bytes),
-                         (resource.RLIMIT_NPROC, policy.max_processes), (resource.RLIMIT_NOFILE, policy.max_open_files)):
+    limits = ((resource.RLIMIT_CORE, 0), (resource.RLIMIT_FSIZE, policy.max_file_bytes),
+              (resource.RLIMIT_NPROC, policy.max_processes), (resource.RLIMIT_NOFILE, policy.max_open_files))
+    for limit, value in limits:
         hard = resource.getrlimit(limit)[1]
         if hard != resource.RLIM_INFINITY:
             value = min(value, hard)
