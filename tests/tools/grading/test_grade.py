@@ -376,6 +376,7 @@ def test_other_sandbox_modes_also_block_the_secrets(mode: str, graded_corpus: Gr
         f"mode {mode} let something through:\n{text}"
 
 
+@pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")  # nbgrader's sessions, two courses in one process
 def test_two_grading_runs_at_once_never_share_user_ids(graded_corpus: Graded, tmp_path: Path) -> None:
     """Two runs (two courses) on one host at the same time: each keeps its kernels, under user ids of its own."""
     if not sandbox.own_user_ids(graded_corpus.report.sandbox):
