@@ -172,7 +172,7 @@ def remove_files(uid: int, folders: tuple[str, ...] = WORLD_WRITABLE) -> list[st
     """
     _refuse_own(uid, "remove the files of")
     removed: list[str] = []
-    pending = [Path(f) for f in folders]
+    pending = [Path(f) for f in sorted({os.path.realpath(f) for f in folders})]  # /var/lock is often /run/lock
     while pending:
         folder = pending.pop()
         try:

@@ -399,7 +399,7 @@ def test_two_grading_runs_at_once_never_share_user_ids(graded_corpus: Graded, tm
 USER_MODE_SCRIPT = r'''
 import json, sys
 from cnncourse.tools.grading.grade import grade
-report = grade("00_fixture", course_dir=sys.argv[1], students=["read_secrets", "os_exit"], workers=2, timeout=60,
+report = grade("00_fixture", course_dir=sys.argv[1], students=["read_secrets", "os_exit", "host_leftovers"], workers=2, timeout=60,
                sandbox="user", force=True, progress=False)
 print(json.dumps({r.student: [r.score, r.notes] for r in report.results}))
 '''
@@ -430,6 +430,12 @@ def test_user_mode_where_python_is_reachable(graded_corpus: Graded, tmp_path: Pa
     results = json.loads(done.stdout.strip().splitlines()[-1])
     assert results["read_secrets"] == [90, []], f"read_secrets should get 90 and no note in mode user: {results}"
     assert results["os_exit"][0] == 40 and "dead kernel" in " ".join(results["os_exit"][1]), results
+    score, notes = results["host_leftovers"]
+    assert score == 90 and "System V shm" in " ".join(notes) and "/run/lock/cnncourse-leftover" in " ".join(notes), \
+        f"in mode user what the kernel leaves is removed after grading, with a note: {results['host_leftovers']}"
+    assert not os.path.lexists("/run/lock/cnncourse-leftover"), "the file the kernel left in /run/lock should be gone"
+    segments = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
+    assert not [line for line in segments if line.split()[0] == str(0x434E4E)], "the kernel's segment should be gone"
     text = outputs_text(course / "autograded" / "read_secrets" / FIXTURE / "fixture.ipynb")
     files = [line for line in text.splitlines() if line.startswith(("LEAKED", "blocked")) and "network" not in line]
     assert len(files) == 6 and not any(line.startswith("LEAKED") for line in files), \
