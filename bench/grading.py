@@ -274,6 +274,8 @@ def corpus_outcomes(work: Path, workers: int) -> list[tuple[corpus.Case, dict[st
         folder = course / "submitted" / case.name / "00_fixture"
         folder.mkdir(parents=True)
         (folder / notebook).write_bytes(corpus.build(case, release, source, course=course))
+        for link, target in corpus.links(case, course=course).items():
+            (folder / link).symlink_to(target)
     report = grade("00_fixture", course_dir=course, workers=workers, timeout=5, interrupt_grace=3,
                    max_output_bytes=1_000_000, progress=False)
     results = {r.student: r for r in report.results}

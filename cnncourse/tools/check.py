@@ -24,6 +24,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,7 @@ def run_problems(path: str | Path, *, timeout: float = 600, sandbox: str = "off"
     from nbclient.exceptions import DeadKernelError
 
     from cnncourse.tools.grading import sandbox as sandboxing
+    from cnncourse.tools.grading.uids import clean_up_uid, reserve_uids
 
     path = Path(path).resolve()
     nb, problems = read_notebook(path)
@@ -86,10 +88,12 @@ def run_problems(path: str | Path, *, timeout: float = 600, sandbox: str = "off"
                         "move the notebook into a folder of its own")], 0.0
     mode = sandboxing.choose_mode(sandbox)
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="cnncourse-check-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="cnncourse-check-") as tmp, ExitStack() as held:
         work = Path(tmp) / "work"
         shutil.copytree(path.parent, work, symlinks=True, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-        policy = sandboxing.make_policy(mode, run_dir=Path(tmp) / "run", home=Path(tmp) / "home",
+        uid_base = (held.enter_context(reserve_uids(sandboxing.DEFAULT_UID_BASE, 1))  # ids no grading run holds
+                    if sandboxing.own_user_ids(mode) else sandboxing.DEFAULT_UID_BASE)
+        policy = sandboxing.make_policy(mode, run_dir=Path(tmp) / "run", home=Path(tmp) / "home", uid_base=uid_base,
                                         hide=[path.parent], env={"NBGRADER_EXECUTION": "validate"})
         sandboxing.prepare_folders(policy, traverse=[tmp])
         policy_file = policy.save(Path(tmp) / "policy.json")
@@ -115,6 +119,8 @@ def run_problems(path: str | Path, *, timeout: float = 600, sandbox: str = "off"
                                     f"{type(err).__name__}: {err}"))
         finally:
             run_sync(_shut_down)(km)  # nbclient leaves a kernel it did not start running
+            if policy.uid is not None:
+                clean_up_uid(policy.uid)  # its processes, IPC objects and temporary files
     problems += _failing_cells(nb)
     return problems, time.perf_counter() - start
 

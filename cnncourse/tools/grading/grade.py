@@ -51,6 +51,7 @@ from typing import Any
 from cnncourse.tools import compare
 from cnncourse.tools.grading import sandbox as sandboxing
 from cnncourse.tools.grading.gradebook import CourseSettings, assignment_layout, course_settings, export_grades, merge_results
+from cnncourse.tools.grading.links import remove_links
 from cnncourse.tools.grading.report import GradingReport, SubmissionResult
 from cnncourse.tools.grading.submission import (GradingOptions, GradingRun, Outcome, WorkerPool, digest, file_hashes,
                                                 gpus, grade_submission)
@@ -116,7 +117,8 @@ def grade(assignment: str, *, course_dir: str | Path = ".", workers: int | None 
         submission_timeout: seconds one whole submission may take (default: generous, from ``timeout``).
         sandbox: "auto" or a ``cnncourse.tools.grading.sandbox`` mode.
         force: regrade submissions that did not change.
-        uid_base: first user id for sandboxed kernels (``full`` and ``user`` modes).
+        uid_base: where the blocks of sandbox user ids start (``full`` and ``user`` modes; each run holds a block
+            of its own, ``cnncourse.tools.grading.uids``).
         progress: show a progress bar on stderr.
 
     Returns:
@@ -245,7 +247,7 @@ def _grade_all(run: GradingRun, todo: list[str], hashes: dict[str, dict[str, str
 
     outcomes: dict[str, Outcome] = {}
     workers = min(run.options.workers, len(todo))
-    with WorkerPool(run.course, workers) as pool, \
+    with WorkerPool(run.course, workers, mode=run.options.mode, uid_base=run.options.uid_base) as pool, \
             ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cnncourse-grade") as threads, \
             tqdm(total=len(todo), desc=f"grading {run.assignment}", unit="submission", disable=not run.progress,
                  file=sys.stderr) as bar:
@@ -306,12 +308,18 @@ def _warnings(course: CourseSettings, mode: str) -> list[str]:
 def generate_feedback(assignment: str, *, course_dir: str | Path = ".") -> int:
     """Run ``nbgrader generate_feedback`` (hidden tests stay hidden: ``HideHiddenTests``); its exit status.
 
+    Links and special files in ``autograded/`` are removed first, with a warning: nbgrader's copy would follow them.
+
     Example::
 
         generate_feedback("01_conv_arithmetic")
         # 0
     """
     course = course_settings(course_dir)
+    for student in sorted(course.root.glob(f"autograded/*/{assignment}")):  # nbgrader's copy would follow them
+        for path in remove_links(student):
+            print(f"warning: removed {path} from autograded/ before writing feedback: a link or special file "
+                  "(grading never copies them; was this folder written by hand?)", file=sys.stderr)
     command = [sys.executable, "-m", "nbgrader", "generate_feedback", assignment, "--force",
                f"--CourseDirectory.root={course.root}", "--log-level=WARN"]
     return subprocess.run(command, cwd=course.root, env=nbgrader_environment()).returncode

@@ -5,7 +5,9 @@ sandbox, in another process than the grader. The kernel spec written by
 ``sandbox.write_kernel_spec`` starts ``python -m cnncourse.tools.grading.kernel
 start --policy FILE -f CONNECTION``: it copies the connection file where the
 sandbox user can read it, sets up the mounts (``full`` and ``namespaces``),
-drops privileges, arranges to die with its parent, caps what cells print and
+sets the same resource limits in every mode, drops privileges (in
+``namespaces``: every capability, so the mounts cannot be undone), arranges
+to die with its parent, caps what cells print and
 installs the tamper guard (``cnncourse.tools.grading.tamper``) before ipykernel
 runs a single cell. ``launch`` is a first stage for machines without
 ``setpriv``: it sets the parent-death signal and the clean environment, then
@@ -28,6 +30,8 @@ from cnncourse.tools.grading.sandbox import SandboxPolicy, kernel_command, kerne
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
 _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 32, 4096, 16384, 1 << 18
 _PR_SET_PDEATHSIG, _PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS = 1, 24, 38
+_CAP_VERSION_3 = 0x20080522
+_STICKY = ("/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue")  # private, but writable by the kernel as on any host
 
 
 def _libc() -> ctypes.CDLL:
@@ -76,8 +80,12 @@ def _set_up_mounts(policy: SandboxPolicy, workdir: str) -> None:
         if os.path.exists(path):
             handles[path] = (os.open(path, os.O_PATH), writable, _locked_flags(path))
     for path in policy.hide:
+        if os.path.islink(path):
+            continue
         if os.path.isdir(path):
-            _mount("tmpfs", path, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=755,size=256m")
+            _mount("tmpfs", path, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=1777" if path in _STICKY else "mode=755")
+        elif os.path.exists(path):  # a file at the top level: an empty one instead
+            _mount("/dev/null", path, None, _MS_BIND)
     for path in sorted(handles, key=len):
         fd, writable, locked = handles[path]
         if os.path.isdir(f"/proc/self/fd/{fd}"):
@@ -91,13 +99,30 @@ def _set_up_mounts(policy: SandboxPolicy, workdir: str) -> None:
         os.close(fd)
 
 
+def _apply_limits(policy: SandboxPolicy) -> None:
+    """The same limits in every mode: no core dumps, file size, processes, open files (never above a hard limit)."""
+    import resource
+
+    limits = ((resource.RLIMIT_CORE, 0), (resource.RLIMIT_FSIZE, policy.max_file_bytes),
+              (resource.RLIMIT_NPROC, policy.max_processes), (resource.RLIMIT_NOFILE, policy.max_open_files))
+    for limit, value in limits:
+        hard = resource.getrlimit(limit)[1]
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        resource.setrlimit(limit, (value, value))
+
+
+def _clear_capabilities() -> None:
+    """Empty the effective, permitted and inheritable capabilities of this process (capset(2))."""
+    header = (ctypes.c_uint32 * 2)(_CAP_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()
+    _check(_libc().capset(header, data), "capset")
+
+
 def _drop_privileges(policy: SandboxPolicy) -> None:
     libc = _libc()
-    resource = __import__("resource")
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (policy.max_file_bytes, policy.max_file_bytes))
+    _apply_limits(policy)
     if policy.uid is not None:
-        resource.setrlimit(resource.RLIMIT_NPROC, (policy.max_processes, policy.max_processes))
         os.setgroups([])
         os.setresgid(policy.gid, policy.gid, policy.gid)
         os.setresuid(policy.uid, policy.uid, policy.uid)
@@ -106,6 +131,7 @@ def _drop_privileges(policy: SandboxPolicy) -> None:
         last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
         for cap in range(last + 1):
             libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0)
+        _clear_capabilities()
     _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
 
 

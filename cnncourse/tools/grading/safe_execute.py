@@ -25,6 +25,7 @@ notebook with a duplicated graded cell.)
   note, so one endless loop costs one timeout, not one per cell;
 - a cell's output past ``max_output_bytes`` is dropped, the cell is
   interrupted and fails (the grader never holds hundreds of megabytes);
+  display updates (in every output they rewrite) and widget messages count too;
 - before every test cell the library functions tests use are put back
   (``cnncourse.tools.grading.tamper``) and what had been changed is noted in the cell;
   after it, a change made while the test ran fails the test (a submission
@@ -208,15 +209,34 @@ class SafeExecute(Execute):
 
     def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> NotebookNode | None:
         """Keep outputs until the cell's limit; past it, drop them and interrupt the cell once."""
-        self._cell_bytes += _size(msg.get("content", {}))
+        if self._over_limit(msg):
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+    def _update_display_id(self, display_id: str, msg: dict) -> None:
+        """Displays with an id rewrite every earlier output with that id: count what they write, in every copy."""
+        copies = sum(len(i) for i in self._display_id_map.get(display_id, {}).values())
+        if self._over_limit(msg, copies=copies):
+            return None
+        return super()._update_display_id(display_id, msg)
+
+    def handle_comm_msg(self, outs: list, msg: dict, cell_index: int) -> None:
+        """Widget state (kept in the notebook's metadata) counts against the cell's limit too."""
+        if self._over_limit(msg):
+            return None
+        return super().handle_comm_msg(outs, msg, cell_index)
+
+    def _over_limit(self, msg: dict, *, copies: int = 1) -> bool:
+        """Count ``copies`` times a message's bytes; past the cell's limit, interrupt the cell once and say True."""
+        self._cell_bytes = getattr(self, "_cell_bytes", 0) + copies * _size(msg.get("content", {}))
         if self._cell_bytes > self.max_output_bytes:
-            if not self._cut:
+            if not getattr(self, "_cut", False):
                 self._cut = True
                 future = asyncio.ensure_future(ensure_async(self.km.interrupt_kernel()))
                 self._pending.add(future)
                 future.add_done_callback(self._pending.discard)
-            return None
-        return super().output(outs, msg, display_id, cell_index)
+            return True
+        return False
 
     def clear_output(self, outs: list, msg: dict, cell_index: int) -> None:
         """Ignore ``clear_output`` in test cells (it could hide a failure); obey it elsewhere."""

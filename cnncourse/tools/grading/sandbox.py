@@ -6,26 +6,34 @@ whose command ends in ``python -m cnncourse.tools.grading.kernel start ...`` (th
 side, ``cnncourse.tools.grading.kernel``); nbgrader's
 autograde then starts every kernel through it. Four modes, strongest first:
 
-- ``full`` (the grader runs as root): new mount, network and PID namespaces
-  (util-linux ``unshare``), then a separate unprivileged user id per worker.
-  The course directory, temporary folders, home folders, ``/srv`` and
-  ``/mnt`` are replaced by empty file systems; only the submission's working
-  folder (read-write), the Python installation, the ``cnncourse`` package and
-  the data root (read-only) are put back. No network: a network namespace of
-  its own (loopback only, down); the kernel talks to nbgrader over Unix sockets.
-  Its processes see only each other (PID namespace) and die together.
+- ``full`` (the grader runs as root): new mount, network, PID and IPC
+  namespaces (util-linux ``unshare``), then a separate unprivileged user id
+  per worker, from a block of ids held by this grading run alone
+  (``cnncourse.tools.grading.uids``). What the kernel sees is an allowlist:
+  of the top-level folders only ``SYSTEM_VISIBLE`` (``/usr``, ``/etc``,
+  ``/dev``, ``/proc``, ``/sys`` and the ``lib``/``bin`` links; ``/usr`` and
+  ``/etc`` read-only) stay; every other one (``/home``, ``/root``, ``/tmp``,
+  ``/run``, ``/var``, ``/opt``, ``/srv``, the folder the course lives in...)
+  and ``/dev/shm``, ``/dev/mqueue`` are replaced by empty file systems of its
+  own; only the submission's working folder (read-write), the Python
+  installation, the ``cnncourse`` package and the data root (read-only) are
+  put back. No network: a network namespace of its own (loopback only, down);
+  the kernel talks to nbgrader over Unix sockets. Its processes, IPC objects
+  and temporary files live in its namespaces and die with them.
 - ``namespaces`` (no root, unprivileged user namespaces allowed): the same
   namespaces inside a user namespace; the kernel keeps the grader's user id
-  but has no capabilities, so it cannot undo the mounts.
+  but has no capabilities left, so it cannot undo the mounts.
 - ``user`` (root, namespaces refused): a separate user id only. File
   permissions protect the grading folders; the network stays open and the
-  course directory must not be readable by others.
+  course directory must not be readable by others. After each submission
+  the grader kills the user's processes and removes its System V IPC objects
+  and its files in world-writable folders (``uids.clean_up_uid``).
 - ``off``: no isolation at all; the submission runs with the grader's rights.
 
 ``available_modes()`` probes what this machine allows; ``choose_mode("auto")``
-takes the strongest. Every mode also sets resource limits (processes, file
-size, no core dumps), gives the kernel a minimal environment and kills it with
-its parent.
+takes the strongest. Every mode also sets the same resource limits
+(processes, open files, file size, no core dumps), gives the kernel a minimal
+environment and kills it with its parent.
 """
 
 from __future__ import annotations
@@ -33,7 +41,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -43,13 +50,17 @@ from functools import lru_cache
 from pathlib import Path
 
 import cnncourse
+from cnncourse.tools.grading.uids import kill_leftovers  # noqa: F401  (kept importable from here)
 
 MODES = ("full", "namespaces", "user", "off")
 DEFAULT_UID_BASE = 61000  # sandbox user ids: DEFAULT_UID_BASE + worker slot (no /etc/passwd entry needed)
 KERNEL_ENV_KEEP = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "CNNCOURSE_BUDGET", "CNNCOURSE_DEVICE",
                    "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "NBGRADER_EXECUTION", "LD_LIBRARY_PATH",
                    "CUDA_HOME")
-_SYSTEM_HIDE = ("/tmp", "/var/tmp", "/dev/shm", "/root", "/home", "/srv", "/mnt", "/media")
+# The view of namespaced kernels is an allowlist: of the top-level folders only these stay (read-only where they are
+# real folders); every other one, and /dev/shm and /dev/mqueue, is replaced by an empty file system of its own.
+SYSTEM_VISIBLE = ("bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin", "sys", "usr")
+_PRIVATE = ("/dev/shm", "/dev/mqueue")
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,7 @@ class SandboxPolicy:
         env: the kernel's whole environment.
         max_processes: RLIMIT_NPROC (threads count too).
         max_file_bytes: RLIMIT_FSIZE, the largest file the kernel may write.
+        max_open_files: RLIMIT_NOFILE (the three limits are set in every mode, ``off`` included).
     """
 
     mode: str
@@ -81,6 +93,7 @@ class SandboxPolicy:
     env: dict[str, str] = field(default_factory=dict)
     max_processes: int = 4096
     max_file_bytes: int = 4 << 30
+    max_open_files: int = 4096
 
     def save(self, path: str | Path) -> Path:
         """Write the policy as JSON (readable by the grader only) and return the path.
@@ -126,7 +139,7 @@ def available_modes() -> tuple[str, ...]:
     found = []
     root = hasattr(os, "geteuid") and os.geteuid() == 0
     if sys.platform.startswith("linux") and shutil.which("unshare"):
-        namespaces = ["--mount", "--net", "--pid", "--fork", "--kill-child", "--mount-proc", "true"]
+        namespaces = ["--mount", "--net", "--pid", "--ipc", "--fork", "--kill-child", "--mount-proc", "true"]
         if root and _runs(["unshare", *namespaces]):
             found.append("full")
         if _runs(["unshare", "--user", "--map-root-user", *namespaces]):
@@ -204,6 +217,16 @@ def _why_not(mode: str) -> str:
 # building a policy and a kernel spec
 
 
+def own_user_ids(mode: str) -> bool:
+    """Whether kernels of this mode run as sandbox user ids of their own (``full`` and ``user``).
+
+    Example:
+        >>> own_user_ids("full"), own_user_ids("namespaces")
+        (True, False)
+    """
+    return mode in ("full", "user")
+
+
 def uses_unix_sockets(mode: str) -> bool:
     """Whether the kernel of this mode talks over Unix sockets (no network namespace access to TCP).
 
@@ -220,11 +243,11 @@ def make_policy(mode: str, *, run_dir: str | Path, home: str | Path, slot: int =
                 threads: int | None = None) -> SandboxPolicy:
     """A policy for one kernel: what it hides, what it keeps, who it runs as.
 
-    Hidden by default: the given ``hide`` folders (the course directory, the
-    grading folder) plus temporary folders, home folders, ``/srv``, ``/mnt``
-    and ``/media``. Kept read-only: the Python installation, every folder on
-    ``sys.path`` that is not hidden on purpose, the ``cnncourse`` package, and
-    ``expose_ro`` (the data root).
+    Hidden: every top-level folder not in ``SYSTEM_VISIBLE``, ``/dev/shm``,
+    ``/dev/mqueue`` and the given ``hide`` folders (the course directory, the
+    grading folder). Kept read-only: ``/usr``, ``/etc``, the Python
+    installation, every site-packages folder on ``sys.path``, the
+    ``cnncourse`` package, and ``expose_ro`` (the data root).
 
     Args:
         mode: one of ``MODES`` (see ``choose_mode``).
@@ -243,12 +266,13 @@ def make_policy(mode: str, *, run_dir: str | Path, home: str | Path, slot: int =
     """
     if mode not in MODES:
         raise ValueError(f"unknown sandbox mode {mode!r}: use one of {', '.join(MODES)}")
-    own_id = mode in ("full", "user")
-    uid = uid_base + slot if own_id else None
+    uid = uid_base + slot if own_user_ids(mode) else None
     hidden = [str(Path(p).resolve()) for p in hide]
-    hidden += [p for p in (*_SYSTEM_HIDE, str(Path.home()), tempfile.gettempdir()) if Path(p).is_dir()]
+    hidden += [p for p in (*_PRIVATE, str(Path.home()), tempfile.gettempdir()) if Path(p).is_dir()]
+    hidden += [str(p) for p in Path("/").iterdir() if p.name not in SYSTEM_VISIBLE and not p.is_symlink()]
     hidden = sorted({p for p in hidden if p != "/"})
     keep = {str(Path(p).resolve()) for p in (sys.prefix, sys.base_prefix, Path(sys.executable).resolve().parent)}
+    keep.update(f"/{name}" for name in ("etc", "usr") if Path(f"/{name}").is_dir())  # read-only, even for the grader
     keep.add(str(Path(cnncourse.__file__).resolve().parent))  # the cnncourse package (editable installs live elsewhere)
     for entry in sys.path:  # installed packages only: never the current folder or a test folder
         path = Path(entry).resolve() if entry else None
@@ -331,7 +355,8 @@ def kernel_command(policy: SandboxPolicy, policy_file: str, connection_file: str
         return start
     user = ["--user", "--map-root-user"] if policy.mode == "namespaces" else []
     unshare = shutil.which("unshare") or "unshare"
-    return [unshare, *user, "--mount", "--net", "--pid", "--fork", "--kill-child", "--mount-proc", "--", *start]
+    return [unshare, *user, "--mount", "--net", "--pid", "--ipc", "--fork", "--kill-child", "--mount-proc", "--",
+            *start]
 
 
 def prepare_folders(policy: SandboxPolicy, *, traverse: Sequence[str | Path] = ()) -> None:
@@ -357,34 +382,6 @@ def prepare_folders(policy: SandboxPolicy, *, traverse: Sequence[str | Path] = (
     if policy.uid is not None:
         for folder in traverse:
             Path(folder).chmod(0o711)
-
-
-def kill_leftovers(uid: int) -> int:
-    """Kill every process still running as the sandbox user ``uid`` (``user`` mode); return how many.
-
-    Never touches processes of other users; refuses uid 0 and the grader's own. The grader calls
-    it after each notebook in ``user`` mode (``SafeExecute.sandbox_uid``), e.g. ``kill_leftovers(61000)``.
-
-    Example:
-        >>> kill_leftovers(os.getuid())
-        Traceback (most recent call last):
-        ...
-        ValueError: refusing to kill the processes of uid ... that is not a sandbox user
-    """
-    if uid == 0 or uid == os.getuid():
-        raise ValueError(f"refusing to kill the processes of uid {uid}: that is not a sandbox user")
-    killed = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:  # the real uid from status: /proc/PID itself belongs to root once a process changed its uid
-            line = next(t for t in (entry / "status").read_text().splitlines() if t.startswith("Uid:"))
-            if int(line.split()[1]) == uid:
-                os.kill(int(entry.name), signal.SIGKILL)
-                killed += 1
-        except (OSError, ValueError, StopIteration):
-            continue
-    return killed
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -31,6 +31,8 @@ from cnncourse.settings import data_root
 from cnncourse.tools import compare
 from cnncourse.tools.grading import sandbox as sandboxing
 from cnncourse.tools.grading.gradebook import CourseSettings, read_results, snapshot_gradebook
+from cnncourse.tools.grading.links import copy_without_links
+from cnncourse.tools.grading.uids import clean_up_uid, reserve_uids
 from cnncourse.tools.grading.worker import WorkerProcess
 
 EVENT_WORDS = {"tamper": "tampering", "timeout": "timeout", "dead_kernel": "dead kernel", "killed": "killed kernel",
@@ -136,10 +138,13 @@ class WorkerPool:
     temporary folder is removed on the way out.
     """
 
-    def __init__(self, course: CourseSettings, workers: int) -> None:
+    def __init__(self, course: CourseSettings, workers: int, *, mode: str = "off",
+                 uid_base: int = sandboxing.DEFAULT_UID_BASE) -> None:
         if workers < 1:
             raise ValueError(f"a worker pool needs at least one worker, got {workers}")
-        self.course, self.workers = course, workers
+        self.course, self.workers, self.mode = course, workers, mode
+        self.uid_base = uid_base  # the first id of the block this run holds (modes with their own user ids)
+        self._uids = ExitStack()
         self.threads = max(1, (os.cpu_count() or 1) // workers)  # per kernel
         self.root = Path()
         self.template = Path()
@@ -155,6 +160,12 @@ class WorkerPool:
         except BaseException:
             shutil.rmtree(self.root, ignore_errors=True)
             raise
+        if sandboxing.own_user_ids(self.mode):
+            try:  # a block of user ids no other grading run on this machine holds
+                self.uid_base = self._uids.enter_context(reserve_uids(self.uid_base, self.workers))
+            except BaseException:
+                shutil.rmtree(self.root, ignore_errors=True)
+                raise
         for index in range(self.workers):
             self._slots.put(Slot(index, self.root / f"worker{index}.log"))
         return self
@@ -166,6 +177,7 @@ class WorkerPool:
                 self._slots.get().close()
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+            self._uids.close()
 
     @contextmanager
     def slot(self) -> Iterator[Slot]:
@@ -225,9 +237,14 @@ def grade_submission(run: GradingRun, pool: WorkerPool, student: str, hashes_bef
         started = time.perf_counter()
         folder = Path(tempfile.mkdtemp(prefix=f"slot{slot.index}-", dir=pool.root))
         notes = structure_notes(run.submitted(student), run.references)
-        env = _prepare_folder(run, pool, student, folder, slot.index)
+        env = _prepare_folder(run, pool, student, folder, slot.index, notes)
         reply = slot.grade({"folder": str(folder), "assignment": run.assignment, "student": student, "env": env},
                            timeout=run.options.submission_timeout)
+        if sandboxing.own_user_ids(run.options.mode):
+            left = clean_up_uid(pool.uid_base + slot.index)
+            if left:
+                notes.append("the kernel left behind, and the grader removed: " + ", ".join(left[:10])
+                             + (f" and {len(left) - 10} more" if len(left) > 10 else ""))
         tail = (reply or {}).get("error", "")
         if reply is None:
             notes.append(f"grading took longer than {run.options.submission_timeout:.0f} s (or the grading worker "
@@ -251,8 +268,9 @@ def grade_submission(run: GradingRun, pool: WorkerPool, student: str, hashes_bef
                        digest(hashes_before), autograded if autograded.is_dir() else None, folder, failed)
 
 
-def _prepare_folder(run: GradingRun, pool: WorkerPool, student: str, folder: Path, slot: int) -> dict[str, str]:
-    """Lay out one grading folder; return the environment variables nbgrader needs there."""
+def _prepare_folder(run: GradingRun, pool: WorkerPool, student: str, folder: Path, slot: int,
+                    notes: list[str]) -> dict[str, str]:
+    """Lay out one grading folder (noting links left out); return the environment variables nbgrader needs there."""
     course, assignment, options = run.course, run.assignment, run.options
     folder.chmod(0o711)
     shutil.copyfile(pool.template, folder / "gradebook.db")
@@ -260,14 +278,16 @@ def _prepare_folder(run: GradingRun, pool: WorkerPool, student: str, folder: Pat
     shutil.copytree(course.root / "source" / assignment, folder / "source" / assignment, symlinks=True,
                     ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints", "__pycache__", ".*"))
     (folder / "source").chmod(0o700)
-    shutil.copytree(run.submitted(student), folder / "submitted" / student / assignment,
-                    symlinks=False, ignore_dangling_symlinks=True)
+    skipped = copy_without_links(run.submitted(student), folder / "submitted" / student / assignment)
+    if skipped:
+        notes.append("links: the submission holds links or special files, which were neither followed nor copied: "
+                     + ", ".join(skipped[:10]) + (f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""))
     (folder / "submitted").chmod(0o700)
     extra_env = {"NBGRADER_EXECUTION": "autograde", "CNNCOURSE_MAX_OUTPUT_BYTES": str(options.max_output_bytes)}
     if gpus():
         extra_env["CUDA_VISIBLE_DEVICES"] = gpus()[slot % len(gpus())]
     policy = sandboxing.make_policy(options.mode, run_dir=folder / "run", home=folder / "home", slot=slot,
-                                    uid_base=options.uid_base, hide=[course.root, folder.parent],
+                                    uid_base=pool.uid_base, hide=[course.root, folder.parent],
                                     expose_ro=[str(data_root())], env=extra_env, threads=pool.threads)
     sandboxing.prepare_folders(policy, traverse=[folder.parent, folder])
     policy_file = policy.save(folder / "sandbox.json")

@@ -18,6 +18,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +56,9 @@ def submit(course: Path, assignment: str, cases: list[corpus.Case], *, port: int
         folder = course / "submitted" / case.name / assignment
         folder.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(corpus.build(case, release, source, course=course, port=port))
+        for link, target in corpus.links(case, course=course).items():
+            (folder / link).unlink(missing_ok=True)
+            (folder / link).symlink_to(target)
 
 
 def all_hashes(course: Path) -> dict[str, dict[str, str]]:
@@ -158,8 +162,39 @@ def test_the_sandbox_hides_the_gradebook_the_source_other_students_and_the_netwo
         assert f"running as uid {os.getuid()}" not in text, f"the kernel should not run as the grader's user:\n{text}"
 
 
-def test_a_huge_output_is_cut_at_the_limit(graded_corpus: Graded) -> None:
-    notebook = graded_corpus.course / "autograded" / "huge_output" / FIXTURE / "fixture.ipynb"
+def test_no_submission_reads_or_keeps_what_it_must_not(graded_corpus: Graded) -> None:
+    """Every case that tries prints LEAKED when it gets through: links, another checkout, missing limits, ..."""
+    if graded_corpus.report.sandbox == "off":
+        pytest.skip("no sandbox on this machine: submissions run with the grader's rights")
+    for case in corpus.cases(FIXTURE):
+        notebook = graded_corpus.course / "autograded" / case.name / FIXTURE / "fixture.ipynb"
+        text = outputs_text(notebook) if notebook.is_file() else ""
+        assert "LEAKED" not in text, f"{case.name} ({case.about}) got through; its output was:\n{text}"
+    for case in ("absolute_links", "other_checkout", "process_limit"):
+        text = outputs_text(graded_corpus.course / "autograded" / case / FIXTURE / "fixture.ipynb")
+        assert "blocked" in text, f"{case} should have run its checks; its output was:\n{text}"
+    kept = sorted(p.name for p in (graded_corpus.course / "autograded" / "absolute_links" / FIXTURE).iterdir())
+    assert not {"gradebook.db", "instructor.ipynb"} & set(kept), \
+        f"links in a submission must be neither followed nor copied, got {kept}"
+
+
+def test_nothing_a_kernel_made_outlives_its_grading(graded_corpus: Graded) -> None:
+    """host_leftovers made a 64 MB System V segment and files in /run/lock, /dev/shm, /tmp and /var/tmp."""
+    if graded_corpus.report.sandbox == "off":
+        pytest.skip("mode off: the kernel is the grader's user, and what it leaves is not cleaned up")
+    text = outputs_text(graded_corpus.course / "autograded" / "host_leftovers" / FIXTURE / "fixture.ipynb")
+    assert "shared memory" in text, f"host_leftovers should have run; its output was:\n{text}"
+    segments = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
+    assert not [line for line in segments if line.split()[0] == str(0x434E4E)], \
+        f"the shared-memory segment of host_leftovers outlived grading:\n{segments}"
+    left = [f"{folder}/cnncourse-leftover" for folder in ("/run/lock", "/dev/shm", "/tmp", "/var/tmp")
+            if os.path.lexists(f"{folder}/cnncourse-leftover")]
+    assert not left, f"files of host_leftovers outlived grading: {left}"
+
+
+@pytest.mark.parametrize("case", ["huge_output", "display_update_flood"])
+def test_a_huge_output_is_cut_at_the_limit(graded_corpus: Graded, case: str) -> None:
+    notebook = graded_corpus.course / "autograded" / case / FIXTURE / "fixture.ipynb"
     size = notebook.stat().st_size
     assert size < 3 * OUTPUT_LIMIT, \
         f"the autograded notebook should hold about {OUTPUT_LIMIT:,} bytes of output, has {size:,}"
@@ -196,6 +231,9 @@ def test_feedback_hides_hidden_tests_even_in_restored_cells(graded_corpus: Grade
         text = html_text(page.read_text(encoding="utf-8"))
         leaked = sorted(line for line in secrets if line in text)
         assert not leaked, f"{student}'s feedback shows hidden test code: {leaked}"
+    given = sorted(p.name for p in (course / "feedback" / "absolute_links" / FIXTURE).rglob("*"))
+    assert "fixture.html" in given and not {"gradebook.db", "instructor.ipynb"} & set(given), \
+        f"a submission's links must not bring the gradebook or the instructor's notebook into its feedback: {given}"
 
 
 def test_export_writes_every_students_scores(graded_corpus: Graded, tmp_path: Path) -> None:
@@ -309,20 +347,27 @@ def test_a_policy_hides_the_course_keeps_python_and_passes_no_secrets(tmp_path: 
     assert sandbox.choose_mode("auto") == sandbox.available_modes()[0]
 
 
+SAME_IN_EVERY_MODE = ("process_limit", "other_checkout")  # limits, and the allowlist view
+
+
 @pytest.mark.parametrize("mode", ["namespaces", "user"])
 def test_other_sandbox_modes_also_block_the_secrets(mode: str, graded_corpus: Graded, tmp_path: Path) -> None:
     if mode not in sandbox.available_modes():
         pytest.skip(f"sandbox mode {mode!r} is not available here (available: {', '.join(sandbox.available_modes())})")
     course = tmp_path / "course"
     shutil.copytree(graded_corpus.course, course)
+    checks = SAME_IN_EVERY_MODE if mode == "namespaces" else ("process_limit",)  # user: file permissions only
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         submit(course, FIXTURE, [c for c in corpus.cases(FIXTURE) if c.name == "read_secrets"],
                port=listener.getsockname()[1])
-        report = grade(FIXTURE, course_dir=course, students=["read_secrets"], workers=1, timeout=60, sandbox=mode,
-                       force=True, progress=False)
-    assert report.sandbox == mode and report.results[0].score == 90, report.table()
+        report = grade(FIXTURE, course_dir=course, students=["read_secrets", *checks], workers=1,
+                       timeout=60, sandbox=mode, force=True, progress=False)
+    assert report.sandbox == mode and {r.score for r in report.results} == {90}, report.table()
+    for student in checks:
+        text = outputs_text(course / "autograded" / student / FIXTURE / "fixture.ipynb")
+        assert "blocked" in text and "LEAKED" not in text, f"mode {mode} let {student} through:\n{text}"
     text = outputs_text(course / "autograded" / "read_secrets" / FIXTURE / "fixture.ipynb")
     if mode == "user":  # file permissions only: the network stays open
         text = "\n".join(line for line in text.splitlines() if "network" not in line)
@@ -331,10 +376,30 @@ def test_other_sandbox_modes_also_block_the_secrets(mode: str, graded_corpus: Gr
         f"mode {mode} let something through:\n{text}"
 
 
+@pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")  # nbgrader's sessions, two courses in one process
+def test_two_grading_runs_at_once_never_share_user_ids(graded_corpus: Graded, tmp_path: Path) -> None:
+    """Two runs (two courses) on one host at the same time: each keeps its kernels, under user ids of its own."""
+    if not sandbox.own_user_ids(graded_corpus.report.sandbox):
+        pytest.skip(f"mode {graded_corpus.report.sandbox!r} gives kernels no user ids of their own")
+    slow = corpus.Case(FIXTURE, "slow", "prints its uid, then takes a while", {"base": "solutions", "set": {
+        "double": "import os, time\n\nprint('uid', os.getuid())\ntime.sleep(3)\n\n\ndef double(x):\n    return 2 * x\n"}})
+    courses = [tmp_path / "a", tmp_path / "b"]
+    for course in courses:
+        shutil.copytree(graded_corpus.course, course)
+        submit(course, FIXTURE, [slow])
+    with ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(lambda course: grade(FIXTURE, course_dir=course, students=["slow"], workers=1,
+                                                     timeout=60, force=True, progress=False), courses))
+    assert [r.results[0].score for r in reports] == [90, 90], [r.table() for r in reports]
+    uids = [outputs_text(c / "autograded" / "slow" / FIXTURE / "fixture.ipynb").split("uid")[1].split()[0]
+            for c in courses]
+    assert uids[0] != uids[1], f"two runs at once graded under the same sandbox user id {uids[0]}"
+
+
 USER_MODE_SCRIPT = r'''
 import json, sys
 from cnncourse.tools.grading.grade import grade
-report = grade("00_fixture", course_dir=sys.argv[1], students=["read_secrets", "os_exit"], workers=2, timeout=60,
+report = grade("00_fixture", course_dir=sys.argv[1], students=["read_secrets", "os_exit", "host_leftovers"], workers=2, timeout=60,
                sandbox="user", force=True, progress=False)
 print(json.dumps({r.student: [r.score, r.notes] for r in report.results}))
 '''
@@ -365,6 +430,12 @@ def test_user_mode_where_python_is_reachable(graded_corpus: Graded, tmp_path: Pa
     results = json.loads(done.stdout.strip().splitlines()[-1])
     assert results["read_secrets"] == [90, []], f"read_secrets should get 90 and no note in mode user: {results}"
     assert results["os_exit"][0] == 40 and "dead kernel" in " ".join(results["os_exit"][1]), results
+    score, notes = results["host_leftovers"]
+    assert score == 90 and "System V shm" in " ".join(notes) and "/run/lock/cnncourse-leftover" in " ".join(notes), \
+        f"in mode user what the kernel leaves is removed after grading, with a note: {results['host_leftovers']}"
+    assert not os.path.lexists("/run/lock/cnncourse-leftover"), "the file the kernel left in /run/lock should be gone"
+    segments = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
+    assert not [line for line in segments if line.split()[0] == str(0x434E4E)], "the kernel's segment should be gone"
     text = outputs_text(course / "autograded" / "read_secrets" / FIXTURE / "fixture.ipynb")
     files = [line for line in text.splitlines() if line.startswith(("LEAKED", "blocked")) and "network" not in line]
     assert len(files) == 6 and not any(line.startswith("LEAKED") for line in files), \
