@@ -18,9 +18,10 @@ from collections.abc import Sequence
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from cnncourse.tools.doctor import doctor_report
+    from cnncourse.tools.doctor import doctor_lines
 
-    print(doctor_report(root=args.root))
+    for line in doctor_lines(root=args.root):  # each line as soon as it is known: torch and the data take seconds
+        print(line, flush=True)
     return 0
 
 
