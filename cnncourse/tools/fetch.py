@@ -39,10 +39,11 @@ def fetch(names: str | Sequence[str], *, root: str | os.PathLike | None = None) 
         PermissionError: root cannot be written to.
         RuntimeError: a download failed.
 
-    Example (skipped by the doctests: it downloads):
-        >>> fetch(["mnist", "resnet18"], root="/srv/course-data")  # doctest: +SKIP
-        mnist: 60,000 train and 10,000 test images in /srv/course-data
-        resnet18: ResNet-18's ImageNet weights (44.7 MB) in /srv/course-data/weights/resnet18-f37072fd.pth
+    Example (not a doctest: it downloads)::
+
+        fetch(["mnist", "resnet18"], root="/srv/course-data")
+        # mnist: 60,000 train and 10,000 test images in /srv/course-data
+        # resnet18: ResNet-18's ImageNet weights (44.7 MB) in /srv/course-data/weights/resnet18-f37072fd.pth
     """
     if isinstance(names, str):
         names = [names]
