@@ -297,3 +297,11 @@ def test_nbgrader_by_path_without_an_activated_environment_regenerates_release(t
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, f"{attempt}: nbgrader failed without the environment on PATH:\n{done.stderr[-3000:]}"
         assert (root / "release" / FIXTURE / "fixture.ipynb").is_file(), f"{attempt}: release/{FIXTURE} was left deleted"
+
+
+def test_check_says_which_assignment_it_is_working_on_as_it_goes(course: Path, capsys) -> None:
+    capsys.readouterr()
+    assert release([], check=True, course_dir=course) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Checking release/ against source/ with nbgrader"), lines
+    assert lines[1].startswith(f"  {FIXTURE} ... in sync ("), lines
