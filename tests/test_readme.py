@@ -17,7 +17,7 @@ checked:
 - ``skip``: marked in the README ``# needs: root``, ``hub`` or ``network``,
   skipped with that reason.
 
-At the end the copy's ``git status`` must be what it was: no committed file
+A command shown twice runs once. At the end the copy's ``git status`` must be what it was: no committed file
 deleted or changed (``release/`` above all), nothing new that git would pick up.
 Commands that start nbgrader or run a notebook are marked slow; the commands run
 concurrently after the ones that write the course, to stay near two minutes.
@@ -200,6 +200,8 @@ def course(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     """The copy, a fake cohort in it, and every selected command's result (writers first, then the rest at once)."""
     if not (VENV / "bin" / "cnncourse").exists():
         pytest.skip(f"no environment at {VENV} (make install) to link into the copy")
+    if shutil.which("git") is None or subprocess.run(["git", "-C", str(REPO), "rev-parse"], capture_output=True).returncode:
+        pytest.skip(f"{REPO} is not a git checkout (or git is missing): nothing to clone")
     base = tmp_path_factory.mktemp("readme")
     root = _copy_of_the_working_tree(base / "cnncourse")
     home = base / "home"
@@ -213,13 +215,19 @@ def course(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     selected = [item.callspec.params["shown"] for item in request.session.items
                 if getattr(item, "originalname", "") == "test_readme_command"]
     wanted = [s for s in dict.fromkeys(selected) if plan(s).mode != "skip"]
-    for shown in [s for s in wanted if plan(s).writes]:
-        course.results[shown] = _run(course, shown)
+    once = {_key(s): s for s in reversed(wanted)}  # a command shown twice (generate_assignment) runs once
+    writers = [s for s in once.values() if plan(s).writes]
+    readers = [s for s in once.values() if not plan(s).writes]
+    results = {_key(s): _run(course, s) for s in writers}
     with ThreadPoolExecutor(max_workers=4) as pool:
-        rest = [s for s in wanted if not plan(s).writes]
-        for shown, result in zip(rest, pool.map(lambda s: _run(course, s), rest)):
-            course.results[shown] = result
+        results.update(zip(map(_key, readers), pool.map(lambda s: _run(course, s), readers)))
+    course.results = {s: results[_key(s)] for s in wanted}
     return course
+
+
+def _key(shown: Shown) -> tuple[str, bool, str]:
+    p = plan(shown)
+    return p.script.split(" #", 1)[0].strip(), shown.activated, p.where
 
 
 # --- the tests ------------------------------------------------------------------------------------
