@@ -11,9 +11,10 @@ BIN    := $(VENV)/bin
 # JupyterLab refuses to run as root unless told; containers often run as root.
 AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-# `make course` serves this folder. Both can be set on the command line: COURSE_DIR is the folder
-# served and the working directory (nbgrader's Validate reads nbgrader_config.py there), LAB_OPTIONS
-# adds JupyterLab options. tests/test_browser.py runs this target on a copy of the course, with a
+# `make course` serves this folder, with the environment's bin/ first on PATH (as after
+# `source .venv/bin/activate`), so that `cnncourse` and `nbgrader` work in its terminals and notebooks.
+# Both can be set on the command line: COURSE_DIR is the folder served and the working directory
+# (nbgrader's Validate reads nbgrader_config.py there), LAB_OPTIONS adds JupyterLab options. tests/test_browser.py runs this target on a copy of the course, with a
 # free port and a token, its own BIN, and `-o .venv/.installed` so that nothing is reinstalled.
 COURSE_DIR  ?= $(CURDIR)
 LAB_OPTIONS ?=
@@ -31,7 +32,7 @@ TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 
 course: $(VENV)/.installed
 	$(check_budget)
-	cd "$(COURSE_DIR)" && $(if $(BUDGET),CNNCOURSE_BUDGET=$(BUDGET) )"$(abspath $(BIN))/jupyter" lab $(AS_ROOT) --ServerApp.root_dir="$(COURSE_DIR)" --LabApp.default_url=/lab/tree/course $(LAB_OPTIONS)
+	cd "$(COURSE_DIR)" && PATH="$(abspath $(BIN)):$$PATH" $(if $(BUDGET),CNNCOURSE_BUDGET=$(BUDGET) )"$(abspath $(BIN))/jupyter" lab $(AS_ROOT) --ServerApp.root_dir="$(COURSE_DIR)" --LabApp.default_url=/lab/tree/course $(LAB_OPTIONS)
 
 # Every test, the notebooks included (13-16 min on 2 CPU cores); the 15 slowest are listed at the end.
 test: $(VENV)/.installed

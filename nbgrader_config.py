@@ -7,8 +7,16 @@ too and is ignored by git. See CONTRIBUTING.md for the workflow.
 """
 
 import os
+import sys
 
 c = get_config()  # noqa: F821  (nbgrader provides get_config when it loads this file)
+
+# nbgrader runs the `alembic` executable to set up gradebook.db; in a virtual environment it lives beside
+# the interpreter, which is not on PATH unless the environment is activated. Without it,
+# `.venv/bin/nbgrader generate_assignment X --force` deletes release/X and then fails. Put it first.
+_bin = os.path.dirname(sys.executable)
+if _bin not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = os.pathsep.join([_bin, os.environ.get("PATH", "")])
 
 # The course: this folder, with nbgrader's default layout source/ -> release/.
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))

@@ -3,7 +3,9 @@
 Scope: the command line. It pins the threads, gives every benchmark a scratch
 folder (deleted at the end), runs the benchmarks asked for in order, keeps
 going when one fails (its error goes into the results) and exits with 1 if
-any failed.
+any failed. What every run needs (the real MNIST test digits, for the
+benchmarks that train on them) is found first: when it is missing, the command
+says so and stops before running or writing anything (exit status 2).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from bench import data_path, grading, limit, notebooks, throughput, time_to_accuracy, transfer
 from bench.clock import pin_threads
+from bench.files import find_digits
 from bench.report import Table, machine_lines, python_command, write_results
 from bench.settings import REPO, SHARED_MNIST, SIZES, Settings
 
@@ -31,6 +34,7 @@ BENCHMARKS: dict[str, Callable[[Settings], Table]] = {
     "grading": grading.run,
     "notebooks": notebooks.run,
 }
+NEEDS_DIGITS = {"throughput", "limit", "data_path", "time_to_accuracy", "transfer"}  # train or read the real digits
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,12 +51,18 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         _parser().error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
     names = args.benchmarks or list(BENCHMARKS)
+    try:  # before anything runs or is written: a missing folder is one message, not a traceback and a failed results.md
+        digits = find_digits(args.digits) if set(names) & NEEDS_DIGITS else Path(args.digits or SHARED_MNIST)
+    except FileNotFoundError as err:
+        print(f"python -m bench: {err}", file=sys.stderr)
+        return 2
+    print(f"[bench] real MNIST test digits from {digits}", file=sys.stderr, flush=True)
     load_before = os.getloadavg()
     threads_before = pin_threads(args.threads)
     tables, failures = [], {}
     try:
         with tempfile.TemporaryDirectory(prefix="cnncourse-bench-") as work:
-            settings = Settings(args.size, args.repeats, args.threads, Path(args.digits), Path(work))
+            settings = Settings(args.size, args.repeats, args.threads, digits, Path(work))
             for name in names:
                 print(f"[bench] {name} ({args.size}, {args.repeats} runs per side)...", file=sys.stderr, flush=True)
                 started = time.perf_counter()
@@ -79,8 +89,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="full (the published figures), reduced (minutes) or tiny (seconds; a smoke test)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per side; the median is reported (>= 3)")
     parser.add_argument("--threads", type=int, default=cores, help=f"torch.set_num_threads for every run (default {cores})")
-    parser.add_argument("--digits", default=str(SHARED_MNIST),
-                        help="folder with the official t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz")
+    parser.add_argument("--digits", default=None,
+                        help="folder with the official t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz "
+                             "(default: the MNIST test set in the course's data folders, as cnncourse data fetch "
+                             "mnist puts it, else ../shared/data/mnist)")
     parser.add_argument("--out", default=str(REPO / "bench"), help="where results.md and results.png go")
     return parser
 

@@ -4,7 +4,8 @@ Scope: the benchmarks give torchvision's own dataset classes real files to read,
 so its side runs exactly as it would on the downloaded data, without a network:
 
 - MNIST: IDX files (``MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte``)
-  made from the real test-set digits in ``../shared/data/mnist``.
+  made from the real test-set digits (``find_digits``: ``--digits``, the course's
+  data folders, or ``../shared/data/mnist``).
 - CIFAR-10: the Python pickles (``cifar-10-batches-py/data_batch_1..5``,
   ``test_batch``, ``batches.meta``) made from generated images. torchvision
   checks these files against the official MD5 sums, so ``cifar10_class`` gives
@@ -22,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from bench.settings import SHARED_MNIST
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 _IDX_MAGIC = {1: 0x00000801, 3: 0x00000803}  # uint8 data, 1 or 3 dimensions
@@ -66,6 +69,70 @@ def write_idx(path: Path, array: np.ndarray | torch.Tensor) -> Path:
     return path
 
 
+_DIGIT_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def find_digits(folder: str | Path | None = None) -> Path:
+    """The folder with MNIST's official test-set files, found before any benchmark runs.
+
+    Order: ``folder`` when given (``--digits``); else the course's data folders,
+    as ``cnncourse.data.load`` searches them (``$CNNCOURSE_DATA`` or the per-user
+    cache, then the system folders), in any layout the registry knows
+    (``MNIST/raw/``, ``mnist/``); else ``../shared/data/mnist`` beside the repository.
+
+    Raises:
+        FileNotFoundError: no such files anywhere; the message names every place looked and what to do.
+
+    Example:
+        >>> find_digits(SHARED_MNIST) == SHARED_MNIST
+        True
+    """
+    if folder is not None:
+        real_digits_files(Path(folder))  # raises, naming the files, when they are not there
+        return Path(folder)
+    from cnncourse.data import search_folders
+    from cnncourse.datasets import DATASETS
+
+    looked = []
+    for root in search_folders():
+        files, paths = DATASETS["mnist"].find(root, "test")
+        if files:
+            return Path(files[_DIGIT_FILES[0]]).parent
+        looked += paths[:1]
+    try:
+        real_digits_files(SHARED_MNIST)
+        return SHARED_MNIST
+    except FileNotFoundError:
+        looked.append(f"{SHARED_MNIST}/{_DIGIT_FILES[0]}.gz")
+    raise FileNotFoundError(
+        "the benchmarks train on the real MNIST test-set digits, and none were found; looked for "
+        f"{'; '.join(looked)}. Fetch them (cnncourse data fetch mnist), set CNNCOURSE_DATA to a folder that "
+        "holds them, or pass --digits DIR (a folder with t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz)"
+    )
+
+
+def real_digits_files(folder: Path) -> tuple[Path, Path]:
+    """The images and labels files of MNIST's test set in ``folder`` (``.gz`` or not).
+
+    Raises:
+        FileNotFoundError: one is missing; the message says where to put them.
+    """
+    folder = Path(folder)
+    found, missing = [], []
+    for stem in _DIGIT_FILES:
+        candidates = [folder / f"{stem}.gz", folder / stem]
+        hit = next((path for path in candidates if path.is_file()), None)
+        found.append(hit)
+        if hit is None:
+            missing.append(f"{candidates[0]} (or without .gz)")
+    if missing:
+        raise FileNotFoundError(
+            f"the real MNIST test-set files are missing: {', '.join(missing)}; put the official "
+            "t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz there, or pass --digits DIR"
+        )
+    return found[0], found[1]
+
+
 def real_digits(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
     """The 10,000 official MNIST test digits: uint8 N×28×28 images and int64 labels.
 
@@ -76,15 +143,7 @@ def real_digits(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
         >>> images, labels = real_digits(SHARED_MNIST); images.shape
         torch.Size([10000, 28, 28])
     """
-    folder = Path(folder)
-    files = [folder / "t10k-images-idx3-ubyte.gz", folder / "t10k-labels-idx1-ubyte.gz"]
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"the real MNIST test-set files are missing: {', '.join(missing)}; put the official "
-            "t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz there, or pass --digits DIR"
-        )
-    images, labels = (torch.from_numpy(read_idx(f).copy()) for f in files)
+    images, labels = (torch.from_numpy(read_idx(f).copy()) for f in real_digits_files(folder))
     return images, labels.to(torch.int64)
 
 

@@ -10,6 +10,7 @@ tested beside its modules, in tests/test_train.py and tests/test_batches.py.
 
 from __future__ import annotations
 
+import shutil
 
 import nbformat
 import pytest
@@ -232,3 +233,26 @@ def test_fit_updates_the_weights_exactly_as_the_bare_loop() -> None:
         device=CPU, channels_last=False, progress=False)
     for (name, a), b in zip(bare.named_parameters(), fitted.parameters()):
         assert torch.allclose(a, b, atol=1e-6), f"{name} differs between the bare loop and fit by {(a - b).abs().max():.2g}"
+
+
+def test_missing_digits_stop_the_suite_before_anything_runs_or_is_written(tmp_path, capsys) -> None:
+    out = tmp_path / "out"
+    status = main(["throughput", "--size", "tiny", "--repeats", "1", "--threads", "1",
+                   "--digits", str(tmp_path / "nowhere"), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert status == 2, f"a missing digits folder should give exit status 2, got {status}"
+    assert not out.exists(), "nothing may be written (no results.md marked failed) when the digits are missing"
+    assert "Traceback" not in err and "--digits DIR" in err and "t10k-images-idx3-ubyte.gz" in err, err
+
+
+def test_the_digits_are_found_in_the_course_data_folder(shared_mnist, tmp_path, monkeypatch) -> None:
+    raw = tmp_path / "data" / "MNIST" / "raw"  # where `cnncourse data fetch mnist` puts them
+    raw.mkdir(parents=True)
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        shutil.copy2(shared_mnist / name, raw / name)
+    monkeypatch.setenv("CNNCOURSE_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("CNNCOURSE_SYSTEM_DATA", str(tmp_path / "no-system-data"))
+    assert files.find_digits() == raw
+    assert files.find_digits(shared_mnist) == shared_mnist, "--digits wins"
+    images, labels = files.real_digits(raw)
+    assert images.shape == (10000, 28, 28) and torch.bincount(labels).tolist() == MNIST_TEST_COUNTS

@@ -1,6 +1,6 @@
 """The instructor tools: everything behind the ``cnncourse`` command.
 
-Scope: the command line (``cli``), ``doctor``, ``release`` (nbgrader's
+Scope: the command line (``cli``, ``invocation`` for the commands it prints), ``doctor``, ``fetch``, ``release`` (nbgrader's
 generate step), ``feedback`` (the feedback scrubber), ``compare`` (a notebook
 against its release version), ``check``, ``grading`` (autograde a cohort:
 sandbox, tamper guard, gradebook, report) and ``site`` (the lectures as

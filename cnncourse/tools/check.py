@@ -139,11 +139,12 @@ def _failing_cells(nb: Any) -> list[Problem]:
                 continue
             gid = cell_grade_id(cell)
             where = f"cell {index}" + (f" ({cell_role(cell)} {gid})" if gid else "")
-            message = f"{output.get('ename')}: {output.get('evalue')}".strip()
+            name, value = str(output.get("ename") or "an error"), str(output.get("evalue") or "").strip()
+            message = f"{name} ({value})" if value else name  # NotImplementedError has no text: no stray colon
             if len(message) > 300:
-                message = message[:300] + " ..."
-            hint = "; your answer is not right yet" if gid and cell_role(cell) == "test cell" else ""
-            problems.append(Problem("failing_cell", f"{where} fails under Restart & Run All: {message}{hint}",
+                message = message[:300] + " ...)"
+            hint = ": your answer is not right yet" if gid and cell_role(cell) == "test cell" else ""
+            problems.append(Problem("failing_cell", f"{where} raises {message} under Restart & Run All{hint}",
                                     gid))
             break
     return problems
@@ -252,11 +253,13 @@ def _report(path: Path, problems: list[Problem], *, reference: Path | None, ran:
     compared = f"compared with {_short(reference)}" if reference else "no release version to compare with"
     how = f"{compared}; ran every cell in {seconds:.0f} s" if ran else compared
     serious = [p for p in problems if p.kind != "no_reference"]
+    # A missing release version is a note, not a problem: the same wording whether the notebook is right or not.
+    notes = [f"  note: {p.message}" for p in problems if p.kind == "no_reference"]
     if not serious:
-        return f"{label}: no problems found ({how})"
+        return "\n".join([f"{label}: no problems found ({how})", *notes])
     lines = [f"{label}: {len(serious)} problem{'s' if len(serious) != 1 else ''} ({how})"]
-    lines += [f"  - {p.message}" for p in problems]
-    return "\n".join(lines)
+    lines += [f"  - {p.message}" for p in serious]
+    return "\n".join([*lines, *notes])
 
 
 def _short(path: Path) -> str:

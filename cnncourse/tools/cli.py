@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from collections.abc import Sequence
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from cnncourse.tools.doctor import doctor_report
+    from cnncourse.tools.doctor import doctor_lines
 
-    print(doctor_report(root=args.root))
+    for line in doctor_lines(root=args.root):  # each line as soon as it is known: torch and the data take seconds
+        print(line, flush=True)
     return 0
 
 
@@ -72,29 +74,78 @@ def _site(args: argparse.Namespace) -> int:
     return 0
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions as written (paragraphs, examples); every option's default shown unless its help says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:  # the hook argparse's own formatters override
+        text = action.help or ""
+        if "default" in text or not action.option_strings or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+_DESCRIPTIONS = {
+    "doctor": """What this machine offers the course: Python, torch and torchvision, the GPU (or why none), the
+budget, the data root and the system data folders, which data sets and pretrained weights are present and
+where, and the command that fetches what is missing. Prints each line as it is found (torch and the data take
+seconds). Paste it into a help request.""",
+    "data": "Manage the course's data sets and pretrained weights (one action: fetch).",
+    "fetch": """Download data sets (both splits) or pretrained weights into one data folder ahead of time, e.g. a
+hub's shared mount, then point CNNCOURSE_DATA at it. Needs the network and a folder you can write to.
+
+example: cnncourse data fetch mnist cifar10 resnet18 --root /srv/cnncourse-data""",
+    "release": """Regenerate the student notebooks release/<assignment>/ from source/<assignment>/ with nbgrader's
+generate_assignment, in a throw-away copy of the course (no gradebook or log lands here), byte-stable from run
+to run. --check changes nothing and says, file by file, what is out of date (exit status 1). Run it in the
+course directory (the repository root) or pass --course-dir. Each assignment takes seconds.""",
+    "grade": """Autograde every submission in submitted/<student>/ASSIGNMENT/ with nbgrader's own autograde, N at a
+time, each kernel in the strongest sandbox this machine allows (run as root for the full one), and print a
+table of scores and of the submissions that need attention. A second run grades only what is new or changed.
+Needs the assignment in gradebook.db: nbgrader generate_assignment ASSIGNMENT --force, once.""",
+    "check": """What would go wrong when a notebook is graded: graded cells deleted, duplicated, added, moved or
+edited (against release/<assignment>/ when the notebook sits in a course directory, --release otherwise, else
+the checksums the notebook carries), cells that fail under Restart & Run All (run in a temporary copy) and
+saved outputs that are too large. Exit status 0 when nothing is wrong, 1 otherwise.""",
+    "site": """Execute every lecture in course/ (smoke budget unless --budget full) and write a static HTML site:
+index.html, one page per lecture, one per student notebook in release/. A failing cell stops the build and
+leaves the previous site as it was, unless --keep-going.""",
+}
+
+# Paragraphs reflowed to the usual terminal width once; RawDescriptionHelpFormatter keeps the paragraph breaks.
+_DESCRIPTIONS = {name: "\n\n".join(textwrap.fill(" ".join(part.split()), width=78) for part in text.split("\n\n"))
+                 for name, text in _DESCRIPTIONS.items()}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of the ``cnncourse`` command, one sub-parser per sub-command."""
-    parser = argparse.ArgumentParser(prog="cnncourse", description="Helpers for the cnncourse course.")
+    parser = argparse.ArgumentParser(prog="cnncourse", formatter_class=_HelpFormatter,
+                                     description="The instructor and student tools of the cnncourse course.",
+                                     epilog="`cnncourse COMMAND --help` describes each command and its options.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    doctor = commands.add_parser("doctor", help="report Python, torch, GPU and the datasets present")
+    doctor = commands.add_parser("doctor", help="report Python, torch, GPU and the datasets present",
+                                 description=_DESCRIPTIONS["doctor"], formatter_class=_HelpFormatter)
     doctor.add_argument("--root", default=None, help="data root to inspect (default: $CNNCOURSE_DATA or the cache)")
     doctor.set_defaults(run=_doctor)
 
-    data = commands.add_parser("data", help="manage datasets")
+    data = commands.add_parser("data", help="manage datasets", description=_DESCRIPTIONS["data"],
+                               formatter_class=_HelpFormatter)
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
-    fetch = data_commands.add_parser("fetch", help="download datasets into a data root")
-    fetch.add_argument("names", nargs="+", metavar="NAME", help="dataset names, e.g. mnist cifar10")
+    fetch = data_commands.add_parser("fetch", help="download datasets into a data root",
+                                     description=_DESCRIPTIONS["fetch"], formatter_class=_HelpFormatter)
+    fetch.add_argument("names", nargs="+", metavar="NAME", help="data sets or weights, e.g. mnist cifar10 resnet18")
     fetch.add_argument("--root", default=None, help="where to put them (default: $CNNCOURSE_DATA or the cache)")
     fetch.set_defaults(run=_data_fetch)
 
-    release = commands.add_parser("release", help="regenerate release/ from source/ with nbgrader")
+    release = commands.add_parser("release", help="regenerate release/ from source/ with nbgrader",
+                                  description=_DESCRIPTIONS["release"], formatter_class=_HelpFormatter)
     release.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", help="default: every folder in source/")
     release.add_argument("--check", action="store_true", help="change nothing; exit 1 if release/ is out of date")
     release.add_argument("--course-dir", default=".", help="the nbgrader course directory (default: .)")
     release.set_defaults(run=_release)
 
-    grade = commands.add_parser("grade", help="autograde every submission with nbgrader, N at a time, sandboxed")
+    grade = commands.add_parser("grade", help="autograde every submission with nbgrader, N at a time, sandboxed",
+                                description=_DESCRIPTIONS["grade"], formatter_class=_HelpFormatter)
     grade.add_argument("assignment", metavar="ASSIGNMENT", help="the assignment's folder name in source/")
     grade.add_argument("--workers", type=int, default=None,
                        help="submissions at a time (default: one per GPU, else one per core)")
@@ -110,7 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--course-dir", default=".", help="the nbgrader course directory (default: .)")
     grade.set_defaults(run=_grade)
 
-    check = commands.add_parser("check", help="check notebooks before submitting, or a folder of submissions")
+    check = commands.add_parser("check", help="check notebooks before submitting, or a folder of submissions",
+                                description=_DESCRIPTIONS["check"], formatter_class=_HelpFormatter)
     check.add_argument("targets", nargs="+", metavar="NOTEBOOK", help="notebooks, or folders of notebooks")
     check.add_argument("--release", default=None, help="the released notebook (or its folder) to compare with")
     check.add_argument("--course-dir", default=None, help="find release/ here (default: the nearest nbgrader course)")
@@ -121,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="isolate the run: auto, full, namespaces, user or off (default)")
     check.set_defaults(run=_check)
 
-    site = commands.add_parser("site", help="build the lectures and student notebooks into a static HTML site")
+    site = commands.add_parser("site", help="build the lectures and student notebooks into a static HTML site",
+                               description=_DESCRIPTIONS["site"], formatter_class=_HelpFormatter)
     site.add_argument("--out", default="_site", metavar="DIR", help="the site folder (default: _site)")
     site.add_argument("--budget", choices=("smoke", "full"), default="smoke",
                       help="the lectures' training budget (default: smoke, minutes on a CPU)")

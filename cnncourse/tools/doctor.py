@@ -12,7 +12,9 @@ from a second list here.
 
 A student pastes the report into a help request; an instructor runs it on a
 JupyterHub image. It never raises: whatever cannot be found or read is
-reported as such.
+reported as such. ``doctor_lines`` yields the report line by line as each
+fact is found (importing torch and searching the data folders take seconds),
+so that ``cnncourse doctor`` shows what it is checking as it goes.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-__all__ = ["doctor_report"]
+from cnncourse.tools.invocation import command
+
+__all__ = ["doctor_lines", "doctor_report"]
 
 _WIDTH = 12  # label column
 
@@ -46,46 +50,54 @@ def doctor_report(root: str | os.PathLike | None = None) -> str:
         torch       2.5.1
         ...
     """
-    lines = ["cnncourse doctor"]
+    return "\n".join(doctor_lines(root))
+
+
+def doctor_lines(root: str | os.PathLike | None = None) -> Iterator[str]:
+    """The lines of ``doctor_report``, each yielded as soon as it is known (for printing as it goes).
+
+    Example:
+        >>> next(doctor_lines())
+        'cnncourse doctor'
+    """
+    yield "cnncourse doctor"
     for section in (_software, _hardware, _settings):
-        lines += _safely(section)
-    lines += _safely(lambda: _data(root))
-    lines += _safely(lambda: _weights(root))
-    return "\n".join(lines)
+        yield from _safely(section)
+    yield from _safely(lambda: _data(root))
+    yield from _safely(lambda: _weights(root))
 
 
-def _safely(section: Callable[[], list[str]]) -> list[str]:
+def _safely(section: Callable[[], Iterator[str] | list[str]]) -> Iterator[str]:
     try:
-        return section()
+        yield from section()
     except Exception as err:  # the report must come out whatever breaks
-        return [_line("error", f"{type(err).__name__}: {err}")]
+        yield _line("error", f"{type(err).__name__}: {err}")
 
 
 def _line(label: str, text: str) -> str:
     return f"{label:<{_WIDTH}}{text}"
 
 
-def _software() -> list[str]:
+def _software() -> Iterator[str]:
     from cnncourse import __version__
 
-    lines = [_line("cnncourse", __version__),
-             _line("Python", f"{platform.python_version()} ({sys.executable})"),
-             _line("platform", f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores")]
+    yield _line("cnncourse", __version__)
+    yield _line("Python", f"{platform.python_version()} ({sys.executable})")
+    yield _line("platform", f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores")
     try:
         import torch
 
-        lines.append(_line("torch", torch.__version__))
+        yield _line("torch", torch.__version__)
     except Exception as err:
-        lines.append(_line("torch", f"does not import ({type(err).__name__}: {err}); reinstall: make install"))
-        return lines
+        yield _line("torch", f"does not import ({type(err).__name__}: {err}); reinstall: make install")
+        return
     try:
         import torchvision
 
-        lines.append(_line("torchvision", f"{torchvision.__version__} (imports)"))
+        yield _line("torchvision", f"{torchvision.__version__} (imports)")
     except Exception as err:
-        lines.append(_line("torchvision", f"does not import ({type(err).__name__}: {err}); torch and torchvision "
-                                          f"must be matching builds: rm -rf .venv and run make again"))
-    return lines
+        yield _line("torchvision", f"does not import ({type(err).__name__}: {err}); torch and torchvision "
+                                   f"must be matching builds: rm -rf .venv and run make again")
 
 
 def _hardware() -> list[str]:
@@ -128,7 +140,7 @@ def _settings() -> list[str]:
         return [_line("budget", f"invalid: {err}")]
 
 
-def _data(root: str | os.PathLike | None) -> list[str]:
+def _data(root: str | os.PathLike | None) -> Iterator[str]:
     from cnncourse.data import DATASETS, SPLITS, search_folders
     from cnncourse.settings import SYSTEM_DATA_VARIABLE, data_root, system_data_roots
 
@@ -138,18 +150,20 @@ def _data(root: str | os.PathLike | None) -> list[str]:
         folder, source = data_root(), "from $CNNCOURSE_DATA"
     else:
         folder, source = data_root(), "the per-user cache; set CNNCOURSE_DATA to use another"
-    lines = [_line("data root", f"{folder} ({source})"), _line("", _root_state(folder))]
+    yield _line("data root", f"{folder} ({source})")
+    yield _line("", _root_state(folder))
+    lines: list[str] = []
     folders = [folder]
     if root is None:  # load() searches the system folders too; with a root given, only that root
         system = [path for path in system_data_roots() if path != folder]
         origin = f"${SYSTEM_DATA_VARIABLE}" if SYSTEM_DATA_VARIABLE in os.environ else f"the default; set ${SYSTEM_DATA_VARIABLE} to change"
         shown = ", ".join(f"{path} ({'present' if _is_dir(path) else 'absent'})" for path in system) or "none"
-        lines.append(_line("system data", f"{shown} ({origin}), read-only, searched after the data root"))
+        yield _line("system data", f"{shown} ({origin}), read-only, searched after the data root")
         folders += system
     if not any(_is_dir(path) for path in folders):
         missing = [] if _exists(folder) else list(DATASETS)
     else:
-        lines.append("datasets")
+        yield "datasets"
         missing = []
         for name, spec in DATASETS.items():
             states = []
@@ -162,14 +176,16 @@ def _data(root: str | os.PathLike | None) -> list[str]:
                 if not state.startswith("present") and name not in missing:
                     missing.append(name)
                 states.append(f"{split}: {state}")
-            lines.append(f"  {name:<{_WIDTH + 2}}" + ", ".join(states))
+            yield f"  {name:<{_WIDTH + 2}}" + ", ".join(states) + _leftover(folder, spec.folders[0], states)
     if missing:
-        lines.append(f"To fetch what is missing: cnncourse data fetch {' '.join(missing)} --root {folder}")
+        lines.append(f"To fetch what is missing: {command('data', 'fetch', *missing, '--root', str(folder))}")
         debian = [DATASETS[name].debian_package for name in missing if DATASETS[name].debian_package]
         if debian:
-            lines.append(f"On Debian or Ubuntu, instead: sudo apt-get install {' '.join(debian)} (read in place from /usr/share/datasets)")
+            sudo = "" if hasattr(os, "geteuid") and os.geteuid() == 0 else "sudo "  # no sudo when already root
+            lines.append(f"On Debian or Ubuntu, instead: {sudo}apt-get install {' '.join(debian)} "
+                         "(read in place from /usr/share/datasets)")
         lines.append("Without the data, notebooks run only with CNNCOURSE_BUDGET=smoke (small offline stand-ins).")
-    return lines
+    yield from lines
 
 
 def _weights(root: str | os.PathLike | None) -> list[str]:
@@ -192,8 +208,21 @@ def _weights(root: str | os.PathLike | None) -> list[str]:
                 missing.append(name)
         lines.append(f"  {name:<{width}}{state}")
     if missing:
-        lines.append(f"To fetch the missing weights: cnncourse data fetch {' '.join(missing)} --root {folder}")
+        lines.append(f"To fetch the missing weights: {command('data', 'fetch', *missing, '--root', str(folder))}")
     return lines
+
+
+def _leftover(root: Path, folder: str, states: list[str]) -> str:
+    """A note when a data set's own folder exists under root but is empty (what an interrupted fetch leaves)."""
+    if not all(state.endswith(": missing") for state in states):
+        return ""
+    try:
+        where = root / folder
+        if not where.is_dir() or any(where.iterdir()):
+            return ""
+    except OSError:
+        return ""
+    return f" ({where} exists but is empty: an interrupted fetch? fetch again)"
 
 
 def _exists(folder: Path) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from cnncourse.data import search_folders
 from cnncourse.datasets import DATASETS, SPLITS, DatasetSpec, dataset_spec
 from cnncourse.pretrained import BACKBONES, BackboneSpec
 from cnncourse.settings import data_root
+from cnncourse.tools.invocation import command
 
 __all__ = ["fetch"]
 
@@ -37,10 +39,11 @@ def fetch(names: str | Sequence[str], *, root: str | os.PathLike | None = None) 
         PermissionError: root cannot be written to.
         RuntimeError: a download failed.
 
-    Example (skipped by the doctests: it downloads):
-        >>> fetch(["mnist", "resnet18"], root="/srv/course-data")  # doctest: +SKIP
-        mnist: 60,000 train and 10,000 test images in /srv/course-data
-        resnet18: ResNet-18's ImageNet weights (44.7 MB) in /srv/course-data/weights/resnet18-f37072fd.pth
+    Example (not a doctest: it downloads)::
+
+        fetch(["mnist", "resnet18"], root="/srv/course-data")
+        # mnist: 60,000 train and 10,000 test images in /srv/course-data
+        # resnet18: ResNet-18's ImageNet weights (44.7 MB) in /srv/course-data/weights/resnet18-f37072fd.pth
     """
     if isinstance(names, str):
         names = [names]
@@ -56,14 +59,15 @@ def fetch(names: str | Sequence[str], *, root: str | os.PathLike | None = None) 
         raise PermissionError(_read_only_message(folder, "it is read-only for you"))
     for spec in specs:
         if not spec.present(folder):
+            before = _folders_under(folder)
             try:
                 spec.download(folder)
             except Exception as err:  # torchvision raises many kinds; say which data set and what to do
-                where = folder / spec.folders[0] if isinstance(spec, DatasetSpec) else folder / "weights" / spec.file
+                _remove_new_empty_folders(folder, before)  # or doctor would show an empty MNIST/raw as if fetched
                 raise RuntimeError(
-                    f"downloading {spec.title} into {folder} failed ({type(err).__name__}: {err}); "
-                    f"check the network connection and try again, or copy the files there by hand "
-                    f"(layout: {where})"
+                    f"downloading {spec.title} into {folder} failed ({type(err).__name__}: {_one_line(err)}). "
+                    f"Check the network connection and try again, or copy the files there by hand: "
+                    f"{_manual_layout(spec, folder)}"
                 ) from err
         if not isinstance(spec, DatasetSpec):
             print(_weights_line(spec, folder), flush=True)
@@ -75,6 +79,33 @@ def fetch(names: str | Sequence[str], *, root: str | os.PathLike | None = None) 
                 raise RuntimeError(f"{spec.title}'s {split!r} files are still missing after the download; looked for: {', '.join(looked)}")
             counts.append(len(spec.read(files, split)[1]))
         print(f"{spec.name}: {counts[0]:,} train and {counts[1]:,} test images in {folder}", flush=True)
+
+
+def _one_line(err: BaseException) -> str:
+    """An exception's message on one line (torchvision's download errors span several)."""
+    return re.sub(r"\s+", " ", str(err)).strip() or "no message"
+
+
+def _manual_layout(spec: DatasetSpec | BackboneSpec, folder: Path) -> str:
+    """Where each file goes when copied by hand, named file by file."""
+    if not isinstance(spec, DatasetSpec):
+        return str(folder / "weights" / spec.file)
+    first = str(folder / spec.folders[0])
+    looked = [path for split in SPLITS for path in spec.find(folder, split)[1] if path.startswith(first)]
+    return ", ".join(looked) if looked else first
+
+
+def _folders_under(folder: Path) -> set[Path]:
+    return {path for path in folder.rglob("*") if path.is_dir()}
+
+
+def _remove_new_empty_folders(folder: Path, before: set[Path]) -> None:
+    """Remove the folders a failed download created and left without a file, deepest first."""
+    for path in sorted(_folders_under(folder) - before, key=lambda p: len(p.parts), reverse=True):
+        try:
+            path.rmdir()  # only succeeds on an empty folder
+        except OSError:
+            pass
 
 
 def _fetchable(name: str) -> DatasetSpec | BackboneSpec:
@@ -105,5 +136,5 @@ def _weights_line(spec: BackboneSpec, folder: Path) -> str:
 def _read_only_message(folder: Path, why: str) -> str:
     return (
         f"cannot download into {folder}: {why}. Pass a folder you can write to "
-        f"(cnncourse data fetch NAME --root DIR) and set CNNCOURSE_DATA to it, or ask whoever manages {folder}"
+        f"({command('data', 'fetch', 'NAME', '--root', 'DIR')}) and set CNNCOURSE_DATA to it, or ask whoever manages {folder}"
     )

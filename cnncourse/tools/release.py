@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -187,9 +188,16 @@ def release(assignments: Sequence[str] = (), *, check: bool = False, course_dir:
     release_root = course / "release"
 
     changes: list[_Change] = []
+    doing = "Checking release/ against" if check else "Regenerating release/ from"
+    print(f"{doing} source/ with nbgrader, one assignment at a time (each takes seconds):", flush=True)
     for name in names:
-        changes += _sync(student_files(name, course_dir=course), release_root / name,
-                         label=f"release/{name}", write=not check)
+        print(f"  {name} ...", end=" ", flush=True)  # nbgrader is slow to start: say what it is working on
+        started = time.perf_counter()
+        found = _sync(student_files(name, course_dir=course), release_root / name,
+                      label=f"release/{name}", write=not check)
+        verdict = "in sync" if not found else f"{len(found)} file(s) {'out of date' if check else 'changed'}"
+        print(f"{verdict} ({time.perf_counter() - started:.0f} s)", flush=True)
+        changes += found
     if not assignments and release_root.is_dir():
         for orphan in sorted(p for p in release_root.iterdir() if not _is_ignored(p.name) and p.name not in known):
             changes.append(_Change(f"release/{orphan.name}", "orphan", ""))

@@ -207,3 +207,24 @@ def kernels_left() -> list[str]:
             if "cnncourse.tools.grading.kernel" in commands.get(child, ""):
                 found.append(commands[child])
     return found
+
+
+def test_outside_a_course_a_missing_release_version_is_a_note_and_errors_read_cleanly(
+        course: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("good", "untouched"):
+        (tmp_path / name).mkdir()
+        shutil.copy2(submission(course, name), tmp_path / name / "fixture.ipynb")
+    assert check([tmp_path / "good" / "fixture.ipynb"], run=True, timeout=60) == 0
+    good = capsys.readouterr().out
+    assert "no problems found (no release version to compare with" in good, good
+    assert "\n  note: no release version found" in good, good
+    assert check([tmp_path / "untouched" / "fixture.ipynb"], run=True, timeout=60) == 1
+    out = capsys.readouterr().out
+    head, *rest = out.strip().splitlines()
+    bullets = [line for line in rest if line.startswith("  - ")]
+    assert head.split(": ", 1)[1].startswith(f"{len(bullets)} problem"), \
+        f"the count must match the problems listed, the missing release version not among them: {out}"
+    assert not any("release version" in line for line in bullets), out
+    assert "\n  note: no release version found" in out, out
+    assert "raises NotImplementedError under Restart & Run All: your answer is not right yet" in out, out
+    assert ":;" not in out and "Error:" not in out, f"no stray punctuation after an error without text: {out}"

@@ -69,3 +69,22 @@ def test_console_script_help() -> None:
     assert done.returncode == 0, f"cnncourse --help exited {done.returncode}: {done.stderr}"
     for command in ("doctor", "data", "release"):
         assert command in done.stdout, f"{command!r} missing from --help:\n{done.stdout}"
+
+
+@pytest.mark.parametrize("command, words", [
+    (["doctor"], ["What this machine offers the course", "--root"]),
+    (["data", "fetch"], ["Download data sets", "resnet18"]),
+    (["release"], ["Regenerate the student notebooks", "(default: .)"]),
+    (["grade"], ["Autograde every submission", "most output one cell may print (default: 10000000)",
+                 "(default: auto)"]),
+    (["check"], ["What would go wrong when a notebook is graded", "(default: 5000000)"]),
+    (["site"], ["Execute every lecture", "(default: _site)"]),
+])
+def test_every_subcommand_help_describes_it_and_shows_the_defaults(command, words, capsys) -> None:
+    with pytest.raises(SystemExit) as done:
+        main([*command, "--help"])
+    assert done.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps to the terminal's width
+    for word in words:
+        assert " ".join(word.split()) in out, f"`cnncourse {' '.join(command)} --help` should say {word!r}:\n{out}"
+    assert "(default: None)" not in out and "(default: False)" not in out, out

@@ -12,7 +12,8 @@ import pytest
 import torch
 import torchvision
 
-from cnncourse.tools.doctor import doctor_report
+from cnncourse.tools.doctor import doctor_lines, doctor_report
+from cnncourse.tools.invocation import command
 
 
 def write_idx(path: Path, array: bytes, dims: tuple[int, ...]) -> None:
@@ -98,7 +99,7 @@ def test_weights_are_reported_where_they_are_found(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "torch-home" / "hub"))
     report = doctor_report(tmp_path)
     assert dataset_line(report, "resnet18").split()[1:] == ["missing"], report
-    assert f"To fetch the missing weights: cnncourse data fetch resnet18 --root {tmp_path}" in report, report
+    assert f"To fetch the missing weights: {command('data', 'fetch', 'resnet18', '--root', str(tmp_path))}" in report, report
     assert dataset_line(report, "efficientnet_lite0").split()[1] == "present", "Lite0's weights ship with a package"
     weights = tmp_path / "torch-home" / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
     weights.parent.mkdir(parents=True)
@@ -106,3 +107,17 @@ def test_weights_are_reported_where_they_are_found(tmp_path: Path, monkeypatch: 
     report = doctor_report(tmp_path)
     assert dataset_line(report, "resnet18").split()[1:] == ["present", f"({weights})"], report
     assert "missing weights" not in report, report
+
+
+def test_an_empty_folder_left_by_a_failed_fetch_is_named(tmp_path: Path) -> None:
+    (tmp_path / "MNIST" / "raw").mkdir(parents=True)
+    line = dataset_line(doctor_report(tmp_path), "mnist")
+    assert f"{tmp_path / 'MNIST' / 'raw'} exists but is empty" in line, line
+    assert "exists but is empty" not in dataset_line(doctor_report(tmp_path), "cifar10"), "only folders that exist"
+
+
+def test_the_report_comes_line_by_line_starting_before_torch_is_asked(tmp_path: Path) -> None:
+    lines = doctor_lines(tmp_path)
+    assert next(lines) == "cnncourse doctor"
+    assert next(lines).startswith("cnncourse   "), "the first facts need no torch and come first"
+    assert list(lines)[-1].startswith("To fetch the missing weights")

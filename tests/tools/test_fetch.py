@@ -98,3 +98,22 @@ def test_cli_fetch_puts_the_weights_under_root_weights(tmp_path, monkeypatch, ca
     assert out[0].startswith("resnet18: ResNet-18's ImageNet weights (") and out[0].endswith(str(root / "weights" / RESNET_FILE)), out
     assert "nothing to fetch" in out[1], out
     assert weights_path("resnet18", root=root) == root / "weights" / RESNET_FILE
+
+
+def test_a_failed_download_reads_as_one_sentence_names_the_files_and_leaves_no_empty_folder(tmp_path, monkeypatch):
+    def offline(self, root):  # what torchvision's MNIST does offline: make raw/, then a multi-line error
+        (Path(root) / "MNIST" / "raw").mkdir(parents=True)
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried https://example.org/mnist/, got:\n"
+                           "<urlopen error [Errno -2] Name or service not known>\n")
+
+    monkeypatch.setattr(DatasetSpec, "download", offline)
+    (tmp_path / "MNIST").mkdir()  # a folder that was there before stays
+    with pytest.raises(RuntimeError) as caught:
+        fetch(["mnist"], root=tmp_path)
+    message = str(caught.value)
+    assert "\n" not in message, f"the message must be one paragraph, not torchvision's lines: {message!r}"
+    assert "Name or service not known>). Check the network" in message, message
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        assert str(tmp_path / "MNIST" / "raw" / name) in message, f"the hint should name {name}: {message}"
+    assert not (tmp_path / "MNIST" / "raw").exists(), "the failed download's empty folder must be removed"
+    assert (tmp_path / "MNIST").is_dir(), "a folder that existed before the fetch must be left alone"

@@ -278,3 +278,30 @@ def test_broken_source_gives_nbgrader_message(tmp_path: Path) -> None:
         student_files(FIXTURE, course_dir=course)
     assert not (course / "release").exists() and not (course / "gradebook.db").exists(), \
         "generation should leave nothing in the course directory"
+
+
+def test_nbgrader_by_path_without_an_activated_environment_regenerates_release(tmp_path: Path) -> None:
+    """`.venv/bin/nbgrader generate_assignment X --force` with the venv off PATH once deleted release/X and died."""
+    import os
+    import subprocess
+    import sys
+
+    root = make_course(tmp_path / "course", FIXTURE_ASSIGNMENT)
+    venv_bin = str(Path(sys.executable).parent)
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != venv_bin)
+    env = {**os.environ, "PATH": path or "/usr/bin:/bin", "JUPYTER_NO_CONFIG": "1", "CNNCOURSE_BUDGET": "smoke"}
+    env.pop("VIRTUAL_ENV", None)
+    nbgrader = str(Path(venv_bin) / "nbgrader")
+    for attempt in ("first", "again with --force"):
+        done = subprocess.run([nbgrader, "generate_assignment", FIXTURE, "--force"], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, f"{attempt}: nbgrader failed without the environment on PATH:\n{done.stderr[-3000:]}"
+        assert (root / "release" / FIXTURE / "fixture.ipynb").is_file(), f"{attempt}: release/{FIXTURE} was left deleted"
+
+
+def test_check_says_which_assignment_it_is_working_on_as_it_goes(course: Path, capsys) -> None:
+    capsys.readouterr()
+    assert release([], check=True, course_dir=course) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Checking release/ against source/ with nbgrader"), lines
+    assert lines[1].startswith(f"  {FIXTURE} ... in sync ("), lines
