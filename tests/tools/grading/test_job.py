@@ -30,9 +30,10 @@ pytestmark = pytest.mark.slow
 CASES = ("good", "untouched", "deleted_test")  # right, empty, and one the grader must restore
 
 
-def grading_run(course: Path, mode: str = "auto") -> GradingRun:
+def grading_run(course: Path, mode: str = "auto", *, workers: int = 1) -> GradingRun:
+    """The run ``cnncourse grade`` would make for the fixture assignment (release notebooks as references)."""
     options = GradingOptions(timeout=CELL_TIMEOUT, max_output_bytes=1_000_000, interrupt_grace=GRACE, mode=mode,
-                             workers=1, submission_timeout=300.0, uid_base=61000)
+                             workers=workers, submission_timeout=300.0, uid_base=61000)
     references = {}
     import nbformat
 
