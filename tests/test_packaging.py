@@ -79,7 +79,7 @@ def test_a_student_install_has_no_test_tools():
 def test_the_test_extra_declares_what_the_tests_import():
     """Every package the tests or benchmarks import, and the package itself does not, is declared."""
     declared = set(_requirements(_everything()))
-    own = {"cnncourse", "bench", "fixtures", "conftest", "pipeline_helpers", "browser_helpers"}
+    own = {"cnncourse", "bench", "fixtures"} | {path.stem for path in (REPO / "tests").rglob("*.py")}  # helpers, tests
     for module in sorted(_top_level_imports([REPO / "tests", REPO / "bench"]) - _top_level_imports([REPO / "cnncourse"])
                          - own):
         distributions = {name.lower() for name in importlib.metadata.packages_distributions().get(module, [])}
