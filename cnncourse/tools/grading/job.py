@@ -251,21 +251,25 @@ class _OneSlotPool:
 
 
 def worker_slot() -> int:
-    """This worker's slot number: ``$CNNCOURSE_GRADING_SLOT``, else the Dask worker's name if it is a number, else 0.
+    """This worker's slot number: ``$CNNCOURSE_GRADING_SLOT``, else the Dask worker's name if it is a number,
+    else one drawn from the process id (0 to 999).
 
     The slot picks the sandbox user id (``full`` and ``user`` modes) and, on a
     machine with several GPUs visible, the GPU; workers sharing a machine need
-    different slots (``LocalCluster`` names its workers 0, 1, ...).
+    different slots (``LocalCluster`` names its workers 0, 1, ...; elsewhere set
+    the variable to be sure, and pin one GPU per worker).
     """
     if os.environ.get(SLOT_VARIABLE, "").isdigit():
         return int(os.environ[SLOT_VARIABLE])
     try:
         from distributed import get_worker  # only where the job runs on a Dask worker
 
-        name = get_worker().name
-        return int(name) if str(name).isdigit() else 0
+        name = str(get_worker().name)
+        if name.isdigit():
+            return int(name)
     except (ImportError, ValueError):
-        return 0
+        pass
+    return os.getpid() % 1000
 
 
 def _refusal(job: Job, mode_wanted: str) -> tuple[str, str]:
