@@ -29,6 +29,9 @@ Design:
 - **Resumable.** ``autograded/.cnncourse/<assignment>.json`` records, per
   student, a SHA-256 of the submitted files and the grading settings; a later
   run grades only submissions that are new or changed (``force`` regrades all).
+- **Or on a Dask cluster** (``cluster=``, ``--cluster``/``--local-cluster``): each
+  submission becomes a job that ships as bytes (``cnncourse.tools.grading.job``),
+  sent by ``cnncourse.tools.grading.cluster``; the merge stays here, one at a time.
 - **Never touches submissions.** ``submitted/`` is only read; its files are
   hashed before and after each grading, and a difference is reported.
 """

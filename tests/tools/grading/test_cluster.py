@@ -23,9 +23,9 @@ import pytest
 
 from bench.submissions import corpus
 from cnncourse.tools.cli import build_parser
-from cnncourse.tools.grading.cluster import grade_on_cluster
+from cnncourse.tools.grading.cluster import LOCAL, connect, grade_on_cluster
 from cnncourse.tools.grading.grade import file_hashes, grade
-from cnncourse.tools.grading.job import run
+from cnncourse.tools.grading.job import run, versions
 from pipeline_helpers import FIXTURE, FIXTURE_SOURCE, run_nbgrader
 from test_job import grading_run
 from test_grade import CELL_TIMEOUT, GRACE, NORMAL, auto_scores, make_course, submission_rows, submit
@@ -199,3 +199,29 @@ def test_a_worker_that_dies_mid_job_has_its_job_graded_elsewhere(hidden_workers,
     assert sorted(submission_rows(course, FIXTURE)) == students, "exactly one gradebook row per student"
     scores = {s: sum(score for score, _ in cells.values() if score) for s, cells in auto_scores(course, FIXTURE).items()}
     assert scores == {"good": 90.0, "untouched": 0.0}, f"the crash should not change the scores, got {scores}"
+
+
+@pytest.mark.slow
+def test_a_local_cluster_speaks_tls_with_dask_security_objects(tmp_path: Path) -> None:
+    """A self-signed certificate (openssl) as CA and as everyone's: scheduler, worker and client talk tls://."""
+    distributed = pytest.importorskip("distributed")
+    if not shutil.which("openssl"):
+        pytest.skip("needs the openssl command to make a certificate")
+    def certificate(name: str) -> dict[str, str]:
+        cert, key = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                        str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True, timeout=60)
+        return {"cert": str(cert), "key": str(key)}
+
+    def tls(pair: dict[str, str]):
+        return distributed.Security(tls_ca_file=pair["cert"], tls_client_cert=pair["cert"],
+                                    tls_client_key=pair["key"], tls_scheduler_cert=pair["cert"],
+                                    tls_scheduler_key=pair["key"], tls_worker_cert=pair["cert"],
+                                    tls_worker_key=pair["key"], require_encryption=True)
+
+    ours, stranger = certificate("ours"), certificate("stranger")
+    with connect(LOCAL, workers=1, security=tls(ours)) as client:
+        assert client.scheduler.address.startswith("tls://127.0.0.1:"), client.scheduler.address
+        assert client.submit(versions).result() == versions(), "a TLS worker should run jobs and answer"
+        with pytest.raises(OSError):  # a client whose certificate the cluster's CA did not sign is not let in
+            distributed.Client(client.scheduler.address, security=tls(stranger), timeout=5).close()
