@@ -33,7 +33,7 @@ from ipaddress import ip_address
 from typing import Any
 from urllib.parse import urlsplit
 
-from cnncourse.tools.grading.job import Job, JobResult, apply, gradebook_template, pack, run
+from cnncourse.tools.grading.job import Job, JobResult, apply, gradebook_template, pack, release, run
 from cnncourse.tools.grading.submission import GradingRun, Outcome
 
 LOCAL = "local"  # the ``cluster`` value that starts a LocalCluster on this machine
@@ -162,4 +162,8 @@ def grade_on_cluster(grading: GradingRun, todo: list[str], hashes: dict[str, dic
             outcomes[job.student] = outcome
             bar.update(1)
             submit_more()
+        try:  # stop the grading worker processes now rather than when Dask stops the workers
+            client.run(release)
+        except Exception:  # noqa: BLE001  (a worker that left meanwhile has nothing to stop)
+            pass
     return outcomes, modes, warnings

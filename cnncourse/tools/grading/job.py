@@ -236,6 +236,11 @@ class _WorkerSide:
             cls.logs = None
 
 
+def release() -> None:
+    """Stop this process's grading worker, if one is running (the client calls it on every worker at the end)."""
+    _WorkerSide.close()
+
+
 class _OneSlotPool:
     """What ``grade_submission`` needs of a pool, for one job on this worker: its folder, gradebook, slot."""
 
