@@ -64,7 +64,7 @@ else
 	@echo "==> 3/4 (torch comes with the registry's ordinary wheels in step 4; TORCH=cpu for the CPU-only build)"
 endif
 	@echo "==> 4/4 the course's packages with the test tools (about 5.5 GB with the CUDA build of torch: minutes to download)"
-	$(BIN)/python -m pip install --progress-bar on -e ".[test]"
+	$(BIN)/python -m pip install --progress-bar on -e ".[cluster,test]"
 	$(BIN)/python -c 'import torchvision' || { echo "torch and torchvision do not match (a CPU-only torch with the registry's torchvision?): rm -rf $(VENV) and run make again"; exit 1; }
 	@echo "==> done: $$(du -sh $(VENV) 2>/dev/null | cut -f1) in $(VENV)"
 	touch $@

@@ -44,7 +44,8 @@ def _grade(args: argparse.Namespace) -> int:
 
     report = grade(args.assignment, course_dir=args.course_dir, workers=args.workers, students=args.student or None,
                    timeout=args.timeout, max_output_bytes=args.max_output_bytes, sandbox=args.sandbox,
-                   force=args.force, progress=not args.no_progress)
+                   force=args.force, progress=not args.no_progress,
+                   cluster=args.cluster or ("local" if args.local_cluster else None))
     print(report.table())
     if args.export:
         print(f"grades written to {export_grades(args.assignment, args.export, course_dir=args.course_dir)}")
@@ -159,6 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--feedback", action="store_true", help="also run nbgrader generate_feedback")
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
     grade.add_argument("--course-dir", default=".", help="the nbgrader course directory (default: .)")
+    on_dask = grade.add_mutually_exclusive_group()  # README, Grading on a cluster
+    on_dask.add_argument("--cluster", metavar="ADDRESS", default=None,
+                         help="grade on the running Dask scheduler at ADDRESS (tcp:// or tls://; needs cnncourse[cluster])")
+    on_dask.add_argument("--local-cluster", action="store_true",
+                         help="grade on a Dask LocalCluster of --workers processes on 127.0.0.1")
     grade.set_defaults(run=_grade)
 
     check = commands.add_parser("check", help="check notebooks before submitting, or a folder of submissions",

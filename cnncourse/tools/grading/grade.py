@@ -29,6 +29,9 @@ Design:
 - **Resumable.** ``autograded/.cnncourse/<assignment>.json`` records, per
   student, a SHA-256 of the submitted files and the grading settings; a later
   run grades only submissions that are new or changed (``force`` regrades all).
+- **Or on a Dask cluster** (``cluster=``, ``--cluster``/``--local-cluster``): each
+  submission becomes a job that ships as bytes (``cnncourse.tools.grading.job``),
+  sent by ``cnncourse.tools.grading.cluster``; the merge stays here, one at a time.
 - **Never touches submissions.** ``submitted/`` is only read; its files are
   hashed before and after each grading, and a difference is reported.
 """
@@ -103,7 +106,8 @@ def grade(assignment: str, *, course_dir: str | Path = ".", workers: int | None 
           students: Sequence[str] | None = None, timeout: int | None = None,
           max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES, interrupt_grace: float = 10.0,
           submission_timeout: float | None = None, sandbox: str = "auto", force: bool = False,
-          uid_base: int = sandboxing.DEFAULT_UID_BASE, progress: bool = True) -> GradingReport:
+          uid_base: int = sandboxing.DEFAULT_UID_BASE, progress: bool = True, cluster: str | None = None,
+          security: Any = None) -> GradingReport:
     """Autograde every collected submission of ``assignment`` (see the module docstring).
 
     Args:
@@ -120,6 +124,9 @@ def grade(assignment: str, *, course_dir: str | Path = ".", workers: int | None 
         uid_base: where the blocks of sandbox user ids start (``full`` and ``user`` modes; each run holds a block
             of its own, ``cnncourse.tools.grading.uids``).
         progress: show a progress bar on stderr.
+        cluster: grade on Dask instead of local processes: a scheduler address, or "local" for a LocalCluster
+            of ``workers`` processes (``cnncourse.tools.grading.cluster``; the sandbox is chosen on each worker).
+        security: Dask's ``distributed.Security`` (TLS) for ``cluster``.
 
     Returns:
         A ``GradingReport``; ``print(report.table())`` shows it.
@@ -149,18 +156,36 @@ def grade(assignment: str, *, course_dir: str | Path = ".", workers: int | None 
         raise ValueError(f"timeout must be at least 1 second, got {timeout}")
     code_cells = _code_cell_count(course, assignment)
     options = GradingOptions(timeout=timeout, max_output_bytes=max_output_bytes, interrupt_grace=interrupt_grace,
-                             mode=sandboxing.choose_mode(sandbox), workers=workers, uid_base=uid_base,
+                             mode=sandboxing.choose_mode(sandbox) if cluster is None else _asked_mode(sandbox),
+                             workers=workers, uid_base=uid_base,
                              submission_timeout=submission_timeout or timeout * (code_cells + 2) + 300)
     run = GradingRun(course, assignment, options, _references(course, assignment), progress=progress)
     manifest = _Manifest.load(course.root / "autograded" / MANIFEST_FOLDER / f"{assignment}.json",
                               fingerprint=options.fingerprint(source_digest))
     hashes = {s: file_hashes(run.submitted(s)) for s in selected}
     todo = [s for s in selected if force or not manifest.is_current(run, s, digest(hashes[s]))]
-    outcomes = _grade_all(run, todo, hashes, manifest) if todo else {}
+    mode, warnings = options.mode, _warnings(course, options.mode)
+    if cluster is None:
+        outcomes = _grade_all(run, todo, hashes, manifest) if todo else {}
+    elif todo:  # on Dask (imported there only): cnncourse.tools.grading.cluster
+        from cnncourse.tools.grading.cluster import grade_on_cluster
+
+        outcomes, modes, warnings = grade_on_cluster(run, todo, hashes, manifest, cluster=cluster, security=security)
+        mode = "/".join(sorted(modes)) or mode
+        warnings += _warnings(course, "off") if "off" in modes else []
+    else:
+        outcomes = {}
     return GradingReport(assignment=assignment, results=_results(run, selected, outcomes, manifest),
                          test_cells={name: points for cells in layout.values() for name, points, auto in cells if auto},
-                         workers=min(workers, max(1, len(todo))), sandbox=options.mode,
-                         seconds=time.perf_counter() - started, warnings=_warnings(course, options.mode))
+                         workers=min(workers, max(1, len(todo))), sandbox=mode,
+                         seconds=time.perf_counter() - started, warnings=warnings)
+
+
+def _asked_mode(sandbox: str) -> str:
+    """The sandbox asked of cluster workers (each chooses and probes its own): "auto" or a mode name."""
+    if sandbox != "auto" and sandbox not in sandboxing.MODES:
+        raise ValueError(f"unknown sandbox mode {sandbox!r}: use auto or one of {', '.join(sandboxing.MODES)}")
+    return sandbox
 
 
 def _code_cell_count(course: CourseSettings, assignment: str) -> int:
