@@ -24,11 +24,11 @@ the input or the layer's output only, so no parameter's ``.grad`` is touched.
 
 from __future__ import annotations
 
-import difflib
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnncourse.inspect import find_layer
 from cnncourse.modes import eval_mode
 
 __all__ = ["occlusion_map", "saliency_map", "grad_cam"]
@@ -176,7 +176,7 @@ def grad_cam(model: nn.Module, image: torch.Tensor, layer: str | nn.Module, *, t
     _check_model(model)
     if not isinstance(upsample, bool):
         raise TypeError(f"upsample must be True or False, got {upsample!r}")
-    name, module = _find_layer(model, layer)
+    name, module = find_layer(model, layer)
     x = _one_image(image).to(_device(model))
     height, width = x.shape[-2:]
     captured: list[torch.Tensor] = []
@@ -301,24 +301,4 @@ def _target(target: object, scores: torch.Tensor) -> int:
     if not 0 <= target < classes:
         raise ValueError(f"target={target} is not a class of this model, whose classes are 0 to {classes - 1}")
     return target
-
-
-def _find_layer(model: nn.Module, layer: object) -> tuple[str, nn.Module]:
-    named = dict(model.named_modules())
-    names = [n for n in named if n]
-    some = ", ".join(map(repr, names[:8])) + (", ..." if len(names) > 8 else "")
-    if isinstance(layer, nn.Module):
-        for name, module in named.items():
-            if module is layer:
-                return name or "(model)", module
-        raise ValueError(f"the {type(layer).__name__} passed as layer is not part of the model; "
-                         f"pass one of its modules or a name such as {some}")
-    if not isinstance(layer, str):
-        raise TypeError(f"layer must be a name such as 'features.0' or a module of the model, got {type(layer).__name__}")
-    if layer not in names:
-        close = difflib.get_close_matches(layer, names, n=3)
-        hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
-        raise ValueError(f"the model has no layer named {layer!r}; {hint}names include {some} "
-                         f"(see [name for name, _ in model.named_modules()])")
-    return layer, named[layer]
 

@@ -17,14 +17,18 @@ tensor even though it changes nothing at that size. In float32 that is about
 61 MB per image, forward only; CS231n's summary line "24M * 4 bytes ~= 93MB"
 does not match its own rows, which add up to 15.2M (about 61 MB).
 
+``find_layer(model, layer)`` names a layer of a model (by name or module), for the
+pictures of ``viz`` and the maps of ``explain``.
+
 The model is run in eval mode under ``torch.no_grad()``; each module's mode is
 restored afterwards and every hook removed, so nothing about it changes.
 """
 
 from __future__ import annotations
 
+import difflib
 import html
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -32,7 +36,7 @@ from torch import nn
 
 from cnncourse.modes import eval_mode
 
-__all__ = ["LayerRow", "LayerTable", "layer_table"]
+__all__ = ["LayerRow", "LayerTable", "layer_table", "find_layer"]
 
 
 @dataclass(frozen=True)
@@ -337,3 +341,36 @@ def _shape_text(shape: tuple) -> str:
         return ", ".join(_shape_text(s) for s in shape)
     return "(" + ", ".join(str(s) for s in shape) + ")"
 
+
+def find_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, nn.Module]:
+    """A layer of ``model`` given by its name (as in ``model.named_modules()``) or as the module itself.
+
+    Returns ``(name, module)``; a name the model does not have raises ValueError with the closest names.
+
+    Example:
+        >>> find_layer(nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU()), "0")[0]
+        '0'
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    named = dict(model.named_modules())
+    if isinstance(layer, nn.Module):
+        for name, module in named.items():
+            if module is layer:
+                return name or "(model)", module
+        raise ValueError(f"the {type(layer).__name__} passed as layer is not part of the model; "
+                         f"pass one of its modules or a name such as {_some_names(named)}")
+    if not isinstance(layer, str):
+        raise TypeError(f"layer must be a name such as 'features.0' or a module, got {type(layer).__name__}")
+    if layer not in named or layer == "":
+        close = difflib.get_close_matches(layer, [n for n in named if n], n=3)
+        hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
+        raise ValueError(f"the model has no layer named {layer!r}; {hint}valid names include {_some_names(named)} "
+                         f"(see [name for name, _ in model.named_modules()])")
+    return layer, named[layer]
+
+
+def _some_names(named: Mapping[str, nn.Module]) -> str:
+    names = [n for n in named if n]
+    shown = ", ".join(repr(n) for n in names[:8])
+    return shown + (", ..." if len(names) > 8 else "")

@@ -18,7 +18,6 @@ from one place; split, each part would import the others' private helpers.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -28,6 +27,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
+from cnncourse.inspect import find_layer
 from cnncourse.modes import eval_mode
 
 __all__ = [
@@ -195,7 +195,7 @@ def show_feature_maps(model: nn.Module, layer: str | nn.Module, image: torch.Ten
     Example:
         >>> show_feature_maps(model, "features.0", test[0][0])
     """
-    name, module = _find_layer(model, layer)
+    name, module = find_layer(model, layer)
     if not isinstance(image, torch.Tensor):
         raise TypeError(f"image must be a tensor C x H x W, got {type(image).__name__}")
     if not image.is_floating_point():
@@ -510,32 +510,6 @@ def _model_device(model: nn.Module) -> torch.device:
     if tensor is None:
         tensor = next(iter(model.buffers()), None)
     return tensor.device if tensor is not None else torch.device("cpu")
-
-
-def _find_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, nn.Module]:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    named = dict(model.named_modules())
-    if isinstance(layer, nn.Module):
-        for name, module in named.items():
-            if module is layer:
-                return name or "(model)", module
-        raise ValueError(f"the {type(layer).__name__} passed as layer is not part of the model; "
-                         f"pass one of its modules or a name such as {_some_names(named)}")
-    if not isinstance(layer, str):
-        raise TypeError(f"layer must be a name such as 'features.0' or a module, got {type(layer).__name__}")
-    if layer not in named or layer == "":
-        close = difflib.get_close_matches(layer, [n for n in named if n], n=3)
-        hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
-        raise ValueError(f"the model has no layer named {layer!r}; {hint}valid names include {_some_names(named)} "
-                         f"(see [name for name, _ in model.named_modules()])")
-    return layer, named[layer]
-
-
-def _some_names(named: Mapping[str, nn.Module]) -> str:
-    names = [n for n in named if n]
-    shown = ", ".join(repr(n) for n in names[:8])
-    return shown + (", ..." if len(names) > 8 else "")
 
 
 class _LayerReached(Exception):
