@@ -57,12 +57,15 @@ _IGNORED_CLASS_ENTRIES = ("__dict__", "__weakref__", "__doc__", "__annotations__
 _guard: "_Guard | None" = None
 
 
-def install(*, shell: Any = None, kernel: Any = None) -> None:
+def install(*, shell: Any = None, kernel: Any = None, strict: bool = False) -> None:
     """Start guarding: record what is imported now and watch later imports of the guarded modules.
 
     Args:
         shell: the kernel's IPython shell (``app.shell``), or None outside a kernel.
         kernel: the ipykernel kernel (``app.kernel``), or None.
+        strict: put back every change, even one whose code claims to come from
+            a library (a forged code object can claim any file name); for the
+            verdict pass, which imports the libraries before installing.
 
     Example::
 
@@ -70,7 +73,7 @@ def install(*, shell: Any = None, kernel: Any = None) -> None:
     """
     global _guard, _LIBRARY_ROOTS
     if _guard is None:
-        _LIBRARY_ROOTS = _library_roots()
+        _LIBRARY_ROOTS = () if strict else _library_roots()
         _guard = _Guard(shell, kernel)
 
 
