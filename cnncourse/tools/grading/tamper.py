@@ -51,7 +51,11 @@ GUARDED_BUILTINS = (
 )
 _SHELL_LISTS = ("ast_transformers", "input_transformers_post")
 _TRANSFORMER_LISTS = ("cleanup_transforms", "line_transforms", "token_transformers")
-_EVENTS = ("pre_execute", "pre_run_cell")
+_EVENTS = ("pre_execute", "pre_run_cell", "post_execute", "post_run_cell")
+# The objects a cell's code and its report go through: replacing one, or one of its methods, is put back.
+_SHELL_PARTS = ("events", "input_transformer_manager", "compile", "displayhook", "display_pub", "display_formatter")
+_KERNEL_PARTS = ("session", "shell")
+_MACHINERY = ("IPython", "ipykernel", "jupyter_client")
 _IGNORED_CLASS_ENTRIES = ("__dict__", "__weakref__", "__doc__", "__annotations__")
 
 _guard: "_Guard | None" = None
@@ -134,6 +138,7 @@ class _Guard:
         self.classes: dict[str, tuple[type, dict[str, Any]]] = {}
         self.shell, self.kernel = shell, kernel
         self.instances: dict[str, tuple[Any, dict[str, Any]]] = {}
+        self.parts: dict[str, tuple[Any, dict[str, Any]]] = {}
         self.lists: dict[str, tuple[Any, str, list]] = {}
         self.trace, self.profile = sys.gettrace(), sys.getprofile()
         self.streams = (sys.stdout, sys.stderr)
@@ -165,13 +170,23 @@ class _Guard:
         self.classes[label] = (cls, entries)
 
     def _record_shell(self) -> None:
-        for owner_label, owner in (("shell", self.shell), ("kernel", self.kernel)):
-            if owner is None:
+        self.displayhook = sys.displayhook
+        owners = [("shell", self.shell), ("kernel", self.kernel)]
+        for label, owner, parts in (("shell", self.shell, _SHELL_PARTS), ("kernel", self.kernel, _KERNEL_PARTS)):
+            if owner is not None:
+                self.parts[label] = (owner, {name: getattr(owner, name) for name in parts if hasattr(owner, name)})
+                owners += [(f"{label}.{name}", value) for name, value in self.parts[label][1].items()]
+        events = getattr(self.shell, "events", None)
+        if isinstance(getattr(events, "callbacks", None), dict):  # the event registry itself, not only its lists
+            self.parts["shell.events"] = (events, {"callbacks": events.callbacks})
+        for owner_label, owner in owners:
+            if owner is None or isinstance(owner, (list, dict)):
                 continue
             for cls in type(owner).__mro__:
-                if cls.__module__.split(".")[0] in ("IPython", "ipykernel"):
+                if cls.__module__.split(".")[0] in _MACHINERY:
                     self.record_class(f"{cls.__module__}.{cls.__qualname__}", cls)
-            self.instances[owner_label] = (owner, {k: v for k, v in vars(owner).items() if callable(v)})
+            if hasattr(owner, "__dict__"):
+                self.instances[owner_label] = (owner, {k: v for k, v in vars(owner).items() if callable(v)})
         if self.shell is not None:
             for attr in _SHELL_LISTS:
                 if isinstance(getattr(self.shell, attr, None), list):
@@ -197,6 +212,14 @@ class _Guard:
                 changes += _restore_function(module, attr, record, f"{name}.{attr}")
         for label, (cls, entries) in self.classes.items():
             changes += _restore_class(cls, entries, label)
+        for label, (owner, recorded) in self.parts.items():
+            for attr, value in recorded.items():
+                if getattr(owner, attr, _MISSING) is not value:
+                    setattr(owner, attr, value)
+                    changes.append(f"the {label}'s {attr} had been replaced; the original was put back")
+        if self.shell is not None and sys.displayhook is not self.displayhook:
+            sys.displayhook = self.displayhook
+            changes.append("sys.displayhook had been replaced; the original was put back")
         for label, (owner, recorded) in self.instances.items():
             for attr, value in list(vars(owner).items()):
                 if callable(value) and recorded.get(attr) is not value and _defined_on_class(owner, attr) \
