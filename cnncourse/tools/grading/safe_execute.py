@@ -39,6 +39,10 @@ notebook with a duplicated graded cell.)
 - afterwards, links and special files the submission left in its folder are
   removed before nbgrader (as the instructor) writes or changes anything there;
 - what happened goes to ``report_file`` (JSON lines), for the grading table.
+
+Size: one piece, a little over 400 lines: SafeExecute's safeguards share one
+cell loop, and the two small sanitizing steps sit beside it because the
+grading config swaps all three into nbgrader together.
 """
 
 from __future__ import annotations
