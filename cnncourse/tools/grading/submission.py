@@ -73,7 +73,7 @@ class GradingOptions:
             True
         """
         kept = {"timeout": self.timeout, "max_output_bytes": self.max_output_bytes, "mode": self.mode,
-                "source": source_digest}
+                "source": source_digest, "checks": "verdict-1"}  # graded before the verdict pass: grade again
         return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
 
 
