@@ -205,7 +205,7 @@ def apply_verdicts(notebook: Any, name: str, grades: dict[str, tuple], verdicts:
     """Keep a test's points only where both passes passed it; mark the notebook; return the notes.
 
     Args:
-        notebook: the autograded notebook, changed in place (scores of overruled cells, verdict metadata).
+        notebook: the autograded notebook, changed in place (a note in overruled cells, verdict metadata).
         name: the notebook's name without ``.ipynb``.
         grades: nbgrader's ``{grade_id: (auto_score, needs_manual_grade)}`` for it, changed in place.
         verdicts: what the runner reported.
@@ -229,11 +229,10 @@ def apply_verdicts(notebook: Any, name: str, grades: dict[str, tuple], verdicts:
         if score and not passed:
             reason = _reason(verdict, verdicts)
             grades[grade_id] = (0.0, False)
-            cell.metadata.nbgrader["score"] = 0.0
             cell.outputs.append(nbformat.v4.new_output(
                 "error", ename="VerdictMismatch", evalue=f"the kernel reported this test as passed, the fresh "
                 f"interpreter failed it ({reason}); it counts 0", traceback=[]))
-            if verdicts.started and not verdicts.forged:
+            if verdicts.started and grade_id not in verdicts.forged:
                 notes.append(f"{name}.ipynb ({grade_id}), verdict pass: the kernel reported {grade_id} as passed, the "
                              f"fresh interpreter failed it ({reason}): the submission may tamper with the notebook "
                              "machinery; it counts 0")
