@@ -233,6 +233,9 @@ class _Guard:
             current = owner[attr] if isinstance(owner, dict) else getattr(owner, attr, None)
             if not isinstance(current, list) or len(current) != len(recorded) or \
                     any(a is not b for a, b in zip(current, recorded)):
+                if isinstance(current, list) and _library_additions(recorded, current):
+                    self.lists[label] = (owner, attr, list(current))  # matplotlib's inline backend, say
+                    continue
                 if isinstance(owner, dict):
                     owner[attr] = list(recorded)
                 else:
@@ -309,6 +312,18 @@ def _library_code(obj: Any) -> bool:
         return False
     path = os.path.realpath(code.co_filename)
     return any(path.startswith(root) for root in _LIBRARY_ROOTS)
+
+
+def _library_additions(recorded: list, current: list) -> bool:
+    """Whether ``current`` is ``recorded`` plus library code only (matplotlib_inline registers ``flush_figures``).
+
+    Its ``post_execute`` callback arrives with the first figure, in a test cell as well as anywhere.
+    """
+    it = iter(current)
+    if not all(any(item is old for item in it) for old in recorded):  # recorded, in order, still there
+        return False
+    kept = {id(old) for old in recorded}
+    return all(_library_code(item) for item in current if id(item) not in kept)
 
 
 def _library_roots() -> tuple[str, ...]:
