@@ -4,9 +4,11 @@ Scope: code that runs inside a grading kernel (``cnncourse.tools.grading.sandbox
 it before the first cell). ``install`` records the library functions tests
 use (``numpy.allclose``, ``math.isclose``, ``torch.allclose``, the
 ``cnncourse`` helpers, the builtins, ...) as each module is first imported,
-plus the parts of IPython that decide whether a cell failed (custom exception
-handlers, AST and input transformers, trace hooks, the shell's and kernel's
-methods). Before each test cell the grader calls ``restore_report()``: every
+plus the parts of IPython that decide whether a cell failed and what it
+reports (custom exception handlers, AST and input transformers and their
+manager, the compiler, the display hook, the event registry and all four
+execution events, trace hooks, the shell's and kernel's methods, the kernel's
+jupyter_client session). Before each test cell the grader calls ``restore_report()``: every
 replaced function, changed function body, swapped ``sys.modules`` entry or
 added hook is put back, and the changes come back as sentences for the
 grading table.
@@ -15,10 +17,12 @@ Guarantee and limit: replacing a function through any public name, or
 changing its code, no longer changes a test's outcome, and is reported. A
 replacement whose code comes from an installed package or the standard
 library is the library's own doing (torchvision wraps ``torch.manual_seed``
-when imported) and is accepted. The
-guard lives in the same process as the submission, so code written to find
-and disable the guard itself can still defeat it; such code stands out when
-the notebook is read, and the grading table points at it.
+when imported) and is accepted, except with ``install(strict=True)`` (the
+verdict pass, ``cnncourse.tools.grading.verdict_runner``), since a forged code
+object can claim any file. The guard lives in the same process as the
+submission, so code written to find and disable the guard itself can still
+defeat it: it is the second line; the verdict pass, in a fresh interpreter,
+is the first.
 """
 
 from __future__ import annotations
