@@ -61,8 +61,9 @@ def hide_hidden_tests(nb: NotebookNode, *, placeholder: str = HIDDEN_PLACEHOLDER
         raise TypeError(f"hide_hidden_tests expects a notebook (nbformat.NotebookNode), got {type(nb).__name__}")
     nb = nbformat.from_dict(copy.deepcopy(nb))
     hidden: set[str] = set()
-    hidden_cells = []
+    hidden_cells, originals = [], []
     for cell in nb.cells:
+        originals.append(_joined(cell.get("source", "")))
         cell.source, lines = _cut_hidden(_joined(cell.get("source", "")), placeholder)
         hidden.update(lines)
         hidden_cells.append(bool(lines))
@@ -70,10 +71,10 @@ def hide_hidden_tests(nb: NotebookNode, *, placeholder: str = HIDDEN_PLACEHOLDER
     secrets = {line for line in hidden if len(line) >= _MIN_SECRET_CHARS and line not in visible}
     secrets.update({BEGIN_HIDDEN, END_HIDDEN})
     tests_ran = False
-    for cell, had_hidden in zip(nb.cells, hidden_cells):
+    for cell, had_hidden, original in zip(nb.cells, hidden_cells, originals):
         test = _is_test(cell)
         if test:
-            cell.outputs = _verdict_outputs(cell, secrets)
+            cell.outputs = _verdict_outputs(cell, original, secrets)
         elif tests_ran and cell.get("outputs"):
             cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=LATER_OUTPUTS_NOTE)]
         tests_ran = tests_ran or test or had_hidden
@@ -90,7 +91,7 @@ def _is_test(cell: NotebookNode) -> bool:
     return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
 
-def _verdict_outputs(cell: NotebookNode, secrets: set[str]) -> list[NotebookNode]:
+def _verdict_outputs(cell: NotebookNode, source: str, secrets: set[str]) -> list[NotebookNode]:
     """A test cell's outputs as the grader knows them: pass or fail, points, the visible check's message."""
     meta = cell.metadata.get("nbgrader", {})
     verdict = cell.metadata.get(VERDICT_KEY, {})
@@ -100,7 +101,7 @@ def _verdict_outputs(cell: NotebookNode, secrets: set[str]) -> list[NotebookNode
     worth = f" ({float(score or 0):g} of {float(points):g} points)" if points is not None else ""
     if passed:
         return [nbformat.v4.new_output("stream", name="stdout", text=f"Test passed{worth}.\n")]
-    message = str(verdict.get("message", ""))[:300]
+    message = str(verdict["message"] if "passed" in verdict else _visible_error(cell, source))[:300]
     if not message or _scrub_text(message, secrets) != message:
         message = "a check failed; hidden checks do not show their code or message"
     return [nbformat.v4.new_output("error", ename="TestFailed", evalue=f"{message}{worth}",
@@ -127,6 +128,30 @@ class HideHiddenTests(Preprocessor):
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
         """Return the notebook with hidden tests and their traces removed."""
         return hide_hidden_tests(nb, placeholder=self.placeholder), resources
+
+
+_CELL_LINE = re.compile(r"(?:Cell In\s*\[\d*\]|Input In \[\d*\]|<ipython-input-[^>]*>), line (\d+)")
+
+
+def _visible_error(cell: NotebookNode, source: str) -> str:
+    """Without the grader's verdict (a notebook nbgrader alone graded): the error's ``Name: message`` when the
+    traceback's last frame in the cell is a visible line, else ""."""
+    lines = source.split("\n")
+    hidden, inside = set(), False
+    for number, line in enumerate(lines, start=1):
+        if BEGIN_HIDDEN in line:
+            inside = True
+        if inside:
+            hidden.add(number)
+        if END_HIDDEN in line:
+            inside = False
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            found = _CELL_LINE.findall(_ANSI.sub("", "\n".join(output.get("traceback", []))))
+            if found and int(found[-1]) not in hidden:
+                return f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"
+            return ""
+    return ""
 
 
 def _cut_hidden(source: str, placeholder: str) -> tuple[str, list[str]]:

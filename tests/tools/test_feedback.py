@@ -118,3 +118,15 @@ def test_test_cells_show_only_the_verdict_and_later_cells_no_output() -> None:
     assert "hidden checks do not show" in texts[3][0] and "(0 of 10 points)" in texts[3][0], texts[3]
     assert texts[4] == ["Test passed (10 of 10 points).\n"], "without a verdict, the gradebook's score decides"
     assert texts[5] == [LATER_OUTPUTS_NOTE], "a cell run after a test may print what the kernel saw: not shown"
+
+
+def test_without_a_verdict_only_an_error_raised_on_a_visible_line_shows_its_message() -> None:
+    source = graded_notebook().cells[0].source  # line 3 visible, line 6 hidden
+    hidden_fail = graded_test_cell(source, points=10, score=0, verdict=None)
+    hidden_fail.outputs = copy.deepcopy(graded_notebook().cells[0].outputs)  # raised on line 6
+    visible_fail = graded_test_cell(source, points=10, score=0, verdict=None)
+    visible_fail.outputs = [nbformat.v4.new_output("error", ename="NotImplementedError", evalue="", traceback=[
+        f"Cell {RED}In[3], line 2{RESET}\n----> 2 out = double(2)", f"{RED}NotImplementedError{RESET}: "])]
+    shown = hide_hidden_tests(nbformat.v4.new_notebook(cells=[visible_fail, hidden_fail]))
+    assert shown.cells[0].outputs[0].evalue.startswith("NotImplementedError: "), shown.cells[0].outputs
+    assert "double(-3) is wrong" not in str(shown.cells[1].outputs), "a hidden check's message stays hidden"
