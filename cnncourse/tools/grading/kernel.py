@@ -21,7 +21,7 @@ import os
 import shutil
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cnncourse.tools.grading.sandbox import SandboxPolicy, kernel_command, kernel_environment
@@ -144,8 +144,8 @@ def _launch(args: list[str]) -> None:
     os.execve(chain[0], chain, kernel_environment(policy))
 
 
-def _start(args: list[str]) -> None:
-    """The kernel's process: connection file, mounts, privileges down, then ipykernel in the same process."""
+def _start(args: list[str], *, run: Callable[[list[str]], None] | None = None) -> None:
+    """The kernel's process: connection file, mounts, privileges down, then ipykernel (or ``run``) in the same process."""
     policy_file, connection_file, extra = _parse(args)
     policy = SandboxPolicy.load(policy_file)
     workdir = os.getcwd()
@@ -162,7 +162,7 @@ def _start(args: list[str]) -> None:
     _libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() == 1 and policy.mode in ("user", "off"):
         raise SystemExit("the grader that started this kernel is gone")
-    _run_ipykernel(["-f", connection_file, *extra])
+    (run or _run_ipykernel)(["-f", connection_file, *extra])
 
 
 def _run_ipykernel(args: list[str]) -> None:
@@ -179,6 +179,13 @@ def _run_ipykernel(args: list[str]) -> None:
             _cap_stream(stream, 2 * limit)
     tamper.install(shell=app.shell, kernel=app.kernel)
     app.start()
+
+
+def _run_verdict(args: list[str]) -> None:
+    """The verdict pass instead of a kernel (``cnncourse.tools.grading.verdict``): ``-f`` names its job file."""
+    from cnncourse.tools.grading import verdict_runner
+
+    verdict_runner.main(args)
 
 
 def _cap_stream(stream: object, limit: int) -> None:
@@ -227,6 +234,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         _start(rest)
     elif command == "launch":
         _launch(rest)
+    elif command == "verdict":  # the same sandbox, then a plain-Python verdict pass instead of ipykernel
+        _start(rest, run=_run_verdict)
     else:
         raise SystemExit("usage: python -m cnncourse.tools.grading.kernel {start,launch} --policy FILE -f CONNECTION_FILE "
                          "(started by the grading kernel spec; for the modes this machine allows run "

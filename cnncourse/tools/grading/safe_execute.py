@@ -31,9 +31,19 @@ notebook with a duplicated graded cell.)
   after it, a change made while the test ran fails the test (a submission
   that patches ``numpy.allclose`` from inside the function under test);
   ``clear_output`` during a test cell is ignored, so an error stays visible;
+- results and displays (``execute_result``, ``display_data``) are dropped
+  from test cells: nbgrader reads a test cell's first result as its score,
+  and a test's score must come from pass or fail (a result is noted);
+- files written or changed in the working folder once the first test cell
+  has started are removed afterwards (hidden tests had run in the kernel by
+  then; such files would reach feedback), and writing during a test is noted;
 - afterwards, links and special files the submission left in its folder are
   removed before nbgrader (as the instructor) writes or changes anything there;
 - what happened goes to ``report_file`` (JSON lines), for the grading table.
+
+Size: one piece, a little over 400 lines: SafeExecute's safeguards share one
+cell loop, and the two small sanitizing steps sit beside it because the
+grading config swaps all three into nbgrader together.
 """
 
 from __future__ import annotations
@@ -149,6 +159,7 @@ class SafeExecute(Execute):
         self._events: list[dict] = []
         self._stopped = ""
         self._pending: set[asyncio.Future] = set()
+        self._files_at_first_test: dict[str, tuple[int, int]] | None = None
         try:
             return super().preprocess(nb, resources, km)
         except Exception as err:
@@ -172,6 +183,10 @@ class SafeExecute(Execute):
             cell.execution_count = None
             return cell, resources
         self._cell_bytes, self._cut, self._in_test = 0, False, is_test
+        folder = resources.get("metadata", {}).get("path")
+        files_before = _files(folder) if is_test else {}
+        if is_test and self._files_at_first_test is None:
+            self._files_at_first_test = files_before
         timed_out = False
         try:
             cell = self.execute_cell(cell, index, store_history=True)
@@ -195,6 +210,12 @@ class SafeExecute(Execute):
                 self._stop(index, grade_id, "killed", f"the kernel did not stop within {self.interrupt_grace:g} s of "
                            f"the interrupt after cell {index} timed out, and was killed")
         self._note_errors(cell, index, grade_id, interrupted=timed_out or self._cut)
+        if is_test:
+            self._test_outputs_only(cell, index, grade_id)
+            written = sorted(k for k, v in _files(folder).items() if files_before.get(k) != v)
+            if written:
+                self._event(index, grade_id, "wrote_files", "files were written while the test ran (they were "
+                            "removed and never reach feedback): " + ", ".join(written[:5]))
         if is_test and self.guard_tests and not self._stopped:
             during = self._guard(index, grade_id, when="while")
             if during:
@@ -206,6 +227,14 @@ class SafeExecute(Execute):
         return cell, resources
 
     # -- output handling ---------------------------------------------------------
+
+    def _test_outputs_only(self, cell: NotebookNode, index: int, grade_id: str | None) -> None:
+        """Drop results and displays from a test cell: nbgrader would read the first result as its score."""
+        kept = [o for o in cell.outputs if o.get("output_type") not in ("execute_result", "display_data")]
+        if any(o.get("output_type") == "execute_result" for o in cell.outputs):
+            self._event(index, grade_id, "test_result", "the test cell produced a result (execute_result), which "
+                        "nbgrader would read as its score; it was removed: the score comes from pass or fail")
+        cell.outputs = kept
 
     def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> NotebookNode | None:
         """Keep outputs until the cell's limit; past it, drop them and interrupt the cell once."""
@@ -338,6 +367,10 @@ class SafeExecute(Execute):
             kill_leftovers(self.sandbox_uid)
         if not folder or not os.path.isdir(folder):
             return
+        if self._files_at_first_test is not None:  # what was written once hidden tests had run never reaches feedback
+            for name, state in _files(folder).items():
+                if self._files_at_first_test.get(name) != state:
+                    os.unlink(os.path.join(folder, name))
         removed = []
         for parent, dirs, files in os.walk(folder, followlinks=False):
             for name in dirs + files:
@@ -365,6 +398,20 @@ class SafeExecute(Execute):
 def _error(name: str, message: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=name, evalue=message,
                         traceback=[f"\x1b[0;31m{name}\x1b[0m: {message}"])
+
+
+def _files(folder: str | None) -> dict[str, tuple[int, int]]:
+    """``(size, mtime_ns)`` of every regular file under ``folder`` (links not followed), by relative path."""
+    found: dict[str, tuple[int, int]] = {}
+    if not folder or not os.path.isdir(folder):
+        return found
+    for parent, _, files in os.walk(folder, followlinks=False):
+        for name in files:
+            path = os.path.join(parent, name)
+            info = os.lstat(path)
+            if stat.S_ISREG(info.st_mode):
+                found[os.path.relpath(path, folder)] = (info.st_size, info.st_mtime_ns)
+    return found
 
 
 def _size(content: dict[str, Any]) -> int:

@@ -8,7 +8,9 @@ worker slots and the temporary folder the grading folders live in;
 assignment's non-notebook files, the submission, a sandboxed kernel spec and an
 ``nbgrader_config.py`` that swaps in the steps of
 ``cnncourse.tools.grading.safe_execute``), has a worker grade it, and returns an
-``Outcome`` with the results and the notes for the instructor.
+``Outcome`` with the results and the notes for the instructor. After
+nbgrader's run, ``cnncourse.tools.grading.verdict`` runs the tests again in a
+fresh plain-Python interpreter; a test counts only where both passed it.
 """
 
 from __future__ import annotations
@@ -33,11 +35,13 @@ from cnncourse.tools.grading import sandbox as sandboxing
 from cnncourse.tools.grading.gradebook import CourseSettings, read_results, snapshot_gradebook
 from cnncourse.tools.grading.links import copy_without_links
 from cnncourse.tools.grading.uids import clean_up_uid, reserve_uids
+from cnncourse.tools.grading.verdict import verdict_pass
 from cnncourse.tools.grading.worker import WorkerProcess
 
 EVENT_WORDS = {"tamper": "tampering", "timeout": "timeout", "dead_kernel": "dead kernel", "killed": "killed kernel",
                "output_limit": "output limit", "clear_output_ignored": "cleared output", "removed_links": "links",
-               "error": "execution error", "exit": "sys.exit", "answer_error": "error in an answer"}
+               "error": "execution error", "exit": "sys.exit", "answer_error": "error in an answer",
+               "test_result": "result in a test cell", "wrote_files": "files written by a test"}
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,7 @@ class GradingOptions:
             True
         """
         kept = {"timeout": self.timeout, "max_output_bytes": self.max_output_bytes, "mode": self.mode,
-                "source": source_digest}
+                "source": source_digest, "checks": "verdict-1"}  # graded before the verdict pass: grade again
         return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -251,6 +255,9 @@ def grade_submission(run: GradingRun, pool: WorkerPool, student: str, hashes_bef
                          "died) and was stopped; the whole submission got 0")
         results = read_results(folder, run.assignment, student)
         autograded = folder / "autograded" / student / run.assignment
+        if results is not None and reply is not None:  # the second, independent verdict (verdict.py)
+            limit = min(run.options.submission_timeout, 2 * (time.perf_counter() - started) + run.options.timeout + 30)
+            notes += verdict_pass(folder, run.assignment, student, results, timeout=run.options.timeout, limit=limit)
         for notebook in run.references:
             if results is not None and not (autograded / f"{notebook}.ipynb").is_file():
                 reason = tail or "nbgrader could not grade it"

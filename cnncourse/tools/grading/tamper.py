@@ -4,9 +4,11 @@ Scope: code that runs inside a grading kernel (``cnncourse.tools.grading.sandbox
 it before the first cell). ``install`` records the library functions tests
 use (``numpy.allclose``, ``math.isclose``, ``torch.allclose``, the
 ``cnncourse`` helpers, the builtins, ...) as each module is first imported,
-plus the parts of IPython that decide whether a cell failed (custom exception
-handlers, AST and input transformers, trace hooks, the shell's and kernel's
-methods). Before each test cell the grader calls ``restore_report()``: every
+plus the parts of IPython that decide whether a cell failed and what it
+reports (custom exception handlers, AST and input transformers and their
+manager, the compiler, the display hook, the event registry and all four
+execution events, trace hooks, the shell's and kernel's methods, the kernel's
+jupyter_client session). Before each test cell the grader calls ``restore_report()``: every
 replaced function, changed function body, swapped ``sys.modules`` entry or
 added hook is put back, and the changes come back as sentences for the
 grading table.
@@ -15,10 +17,12 @@ Guarantee and limit: replacing a function through any public name, or
 changing its code, no longer changes a test's outcome, and is reported. A
 replacement whose code comes from an installed package or the standard
 library is the library's own doing (torchvision wraps ``torch.manual_seed``
-when imported) and is accepted. The
-guard lives in the same process as the submission, so code written to find
-and disable the guard itself can still defeat it; such code stands out when
-the notebook is read, and the grading table points at it.
+when imported) and is accepted, except with ``install(strict=True)`` (the
+verdict pass, ``cnncourse.tools.grading.verdict_runner``), since a forged code
+object can claim any file. The guard lives in the same process as the
+submission, so code written to find and disable the guard itself can still
+defeat it: it is the second line; the verdict pass, in a fresh interpreter,
+is the first.
 """
 
 from __future__ import annotations
@@ -51,18 +55,25 @@ GUARDED_BUILTINS = (
 )
 _SHELL_LISTS = ("ast_transformers", "input_transformers_post")
 _TRANSFORMER_LISTS = ("cleanup_transforms", "line_transforms", "token_transformers")
-_EVENTS = ("pre_execute", "pre_run_cell")
+_EVENTS = ("pre_execute", "pre_run_cell", "post_execute", "post_run_cell")
+# The objects a cell's code and its report go through: replacing one, or one of its methods, is put back.
+_SHELL_PARTS = ("events", "input_transformer_manager", "compile", "displayhook", "display_pub", "display_formatter")
+_KERNEL_PARTS = ("session", "shell")
+_MACHINERY = ("IPython", "ipykernel", "jupyter_client")
 _IGNORED_CLASS_ENTRIES = ("__dict__", "__weakref__", "__doc__", "__annotations__")
 
 _guard: "_Guard | None" = None
 
 
-def install(*, shell: Any = None, kernel: Any = None) -> None:
+def install(*, shell: Any = None, kernel: Any = None, strict: bool = False) -> None:
     """Start guarding: record what is imported now and watch later imports of the guarded modules.
 
     Args:
         shell: the kernel's IPython shell (``app.shell``), or None outside a kernel.
         kernel: the ipykernel kernel (``app.kernel``), or None.
+        strict: put back every change, even one whose code claims to come from
+            a library (a forged code object can claim any file name); for the
+            verdict pass, which imports the libraries before installing.
 
     Example::
 
@@ -70,7 +81,7 @@ def install(*, shell: Any = None, kernel: Any = None) -> None:
     """
     global _guard, _LIBRARY_ROOTS
     if _guard is None:
-        _LIBRARY_ROOTS = _library_roots()
+        _LIBRARY_ROOTS = () if strict else _library_roots()
         _guard = _Guard(shell, kernel)
 
 
@@ -131,6 +142,7 @@ class _Guard:
         self.classes: dict[str, tuple[type, dict[str, Any]]] = {}
         self.shell, self.kernel = shell, kernel
         self.instances: dict[str, tuple[Any, dict[str, Any]]] = {}
+        self.parts: dict[str, tuple[Any, dict[str, Any]]] = {}
         self.lists: dict[str, tuple[Any, str, list]] = {}
         self.trace, self.profile = sys.gettrace(), sys.getprofile()
         self.streams = (sys.stdout, sys.stderr)
@@ -162,13 +174,23 @@ class _Guard:
         self.classes[label] = (cls, entries)
 
     def _record_shell(self) -> None:
-        for owner_label, owner in (("shell", self.shell), ("kernel", self.kernel)):
-            if owner is None:
+        self.displayhook = sys.displayhook
+        owners = [("shell", self.shell), ("kernel", self.kernel)]
+        for label, owner, parts in (("shell", self.shell, _SHELL_PARTS), ("kernel", self.kernel, _KERNEL_PARTS)):
+            if owner is not None:
+                self.parts[label] = (owner, {name: getattr(owner, name) for name in parts if hasattr(owner, name)})
+                owners += [(f"{label}.{name}", value) for name, value in self.parts[label][1].items()]
+        events = getattr(self.shell, "events", None)
+        if isinstance(getattr(events, "callbacks", None), dict):  # the event registry itself, not only its lists
+            self.parts["shell.events"] = (events, {"callbacks": events.callbacks})
+        for owner_label, owner in owners:
+            if owner is None or isinstance(owner, (list, dict)):
                 continue
             for cls in type(owner).__mro__:
-                if cls.__module__.split(".")[0] in ("IPython", "ipykernel"):
+                if cls.__module__.split(".")[0] in _MACHINERY:
                     self.record_class(f"{cls.__module__}.{cls.__qualname__}", cls)
-            self.instances[owner_label] = (owner, {k: v for k, v in vars(owner).items() if callable(v)})
+            if hasattr(owner, "__dict__"):
+                self.instances[owner_label] = (owner, {k: v for k, v in vars(owner).items() if callable(v)})
         if self.shell is not None:
             for attr in _SHELL_LISTS:
                 if isinstance(getattr(self.shell, attr, None), list):
@@ -194,6 +216,14 @@ class _Guard:
                 changes += _restore_function(module, attr, record, f"{name}.{attr}")
         for label, (cls, entries) in self.classes.items():
             changes += _restore_class(cls, entries, label)
+        for label, (owner, recorded) in self.parts.items():
+            for attr, value in recorded.items():
+                if getattr(owner, attr, _MISSING) is not value:
+                    setattr(owner, attr, value)
+                    changes.append(f"the {label}'s {attr} had been replaced; the original was put back")
+        if self.shell is not None and sys.displayhook is not self.displayhook:
+            sys.displayhook = self.displayhook
+            changes.append("sys.displayhook had been replaced; the original was put back")
         for label, (owner, recorded) in self.instances.items():
             for attr, value in list(vars(owner).items()):
                 if callable(value) and recorded.get(attr) is not value and _defined_on_class(owner, attr) \
@@ -207,6 +237,9 @@ class _Guard:
             current = owner[attr] if isinstance(owner, dict) else getattr(owner, attr, None)
             if not isinstance(current, list) or len(current) != len(recorded) or \
                     any(a is not b for a, b in zip(current, recorded)):
+                if isinstance(current, list) and _library_additions(recorded, current):
+                    self.lists[label] = (owner, attr, list(current))  # matplotlib's inline backend, say
+                    continue
                 if isinstance(owner, dict):
                     owner[attr] = list(recorded)
                 else:
@@ -283,6 +316,18 @@ def _library_code(obj: Any) -> bool:
         return False
     path = os.path.realpath(code.co_filename)
     return any(path.startswith(root) for root in _LIBRARY_ROOTS)
+
+
+def _library_additions(recorded: list, current: list) -> bool:
+    """Whether ``current`` is ``recorded`` plus library code only (matplotlib_inline registers ``flush_figures``).
+
+    Its ``post_execute`` callback arrives with the first figure, in a test cell as well as anywhere.
+    """
+    it = iter(current)
+    if not all(any(item is old for item in it) for old in recorded):  # recorded, in order, still there
+        return False
+    kept = {id(old) for old in recorded}
+    return all(_library_code(item) for item in current if id(item) not in kept)
 
 
 def _library_roots() -> tuple[str, ...]:

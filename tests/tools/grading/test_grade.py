@@ -10,7 +10,9 @@ and equality with nbgrader's own sequential autograde.
 
 from __future__ import annotations
 
+import base64
 import csv
+import html
 import json
 import os
 import shutil
@@ -234,6 +236,28 @@ def test_feedback_hides_hidden_tests_even_in_restored_cells(graded_corpus: Grade
     given = sorted(p.name for p in (course / "feedback" / "absolute_links" / FIXTURE).rglob("*"))
     assert "fixture.html" in given and not {"gradebook.db", "instructor.ipynb"} & set(given), \
         f"a submission's links must not bring the gradebook or the instructor's notebook into its feedback: {given}"
+
+
+def test_feedback_shows_no_hidden_test_that_the_submission_printed_or_wrote(graded_corpus: Graded) -> None:
+    """exfiltrate_hidden_tests prints each cell's source plainly, in base64 and as HTML, and appends it to a file."""
+    course, student = graded_corpus.course, "exfiltrate_hidden_tests"
+    assert generate_feedback(FIXTURE, course_dir=course) == 0
+    graded = json.loads((course / "autograded" / student / FIXTURE / "fixture.ipynb").read_text(encoding="utf-8"))
+    tests = ["".join(c["source"]) for c in graded["cells"] if c["metadata"].get("nbgrader", {}).get("grade")
+             and c["cell_type"] == "code"]
+    encoded = [base64.b64encode(source.encode()).decode() for source in tests]
+    assert all(e in json.dumps(graded) for e in encoded), \
+        "the attack should have printed the test cells in base64 during grading (else this test proves nothing)"
+    folder = course / "feedback" / student / FIXTURE
+    page = (folder / "fixture.html").read_text(encoding="utf-8")
+    secrets = secret_lines(FIXTURE_SOURCE / FIXTURE / "fixture.ipynb", "hidden")
+    forms = {line: (line, html.escape(line), html.escape(html.escape(line))) for line in secrets}
+    shown = sorted(line for line, variants in forms.items() if any(v in page for v in variants))
+    shown += [e[:32] for e in encoded if any(e[i:i + 32] in page for i in range(0, len(e) - 32, 8))]
+    assert not shown, f"{student}'s feedback shows hidden test code: {shown}"
+    assert not (folder / "leak.txt").exists() and \
+        not (course / "autograded" / student / FIXTURE / "leak.txt").exists(), \
+        "a file written while hidden tests ran must not reach the feedback folder"
 
 
 def test_export_writes_every_students_scores(graded_corpus: Graded, tmp_path: Path) -> None:

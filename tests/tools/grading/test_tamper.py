@@ -108,3 +108,36 @@ def test_restore_undoes_hooks_on_the_ipython_shell() -> None:
 def test_restore_without_install_says_what_to_call() -> None:
     with pytest.raises(RuntimeError, match=r"call cnncourse\.tools\.grading\.tamper\.install\(\) first"):
         tamper.restore()
+
+
+MACHINERY = r'''
+import json
+from IPython.core.interactiveshell import InteractiveShell
+from matplotlib_inline.backend_inline import flush_figures
+from cnncourse.tools.grading import tamper
+shell = InteractiveShell.instance()
+tamper.install(shell=shell)
+shell.events.register("post_execute", flush_figures)  # matplotlib's inline backend does this with the first figure
+library = tamper.restore()
+original_compile, original_events = shell.compile, shell.events
+shell.compile = type(shell.compile)()  # e.g. a compiler that drops asserts
+shell.events = type(shell.events)(shell, {})  # a new event registry
+shell.input_transformer_manager.transform_cell = lambda cell: "pass\n"
+changes = tamper.restore()
+print(json.dumps({"library": library, "changes": changes, "compile": shell.compile is original_compile,
+                  "events": shell.events is original_events,
+                  "transform": "transform_cell" not in vars(shell.input_transformer_manager),
+                  "flush_kept": flush_figures in original_events.callbacks["post_execute"]}))
+'''
+
+
+def test_restore_puts_back_the_shells_compiler_event_registry_and_transformers_but_not_library_hooks() -> None:
+    result = run_guarded(MACHINERY)
+    assert result["library"] == [] and result["flush_kept"], \
+        f"a callback that matplotlib's inline backend registers is library code and stays: {result}"
+    assert result["compile"] and result["events"] and result["transform"], \
+        f"the compiler, the event registry and the transformer method should be put back: {result}"
+    joined = "\n".join(result["changes"])
+    for words in ("the shell's compile had been replaced", "the shell's events had been replaced",
+                  "input_transformer_manager's method transform_cell had been replaced"):
+        assert words in joined, f"restore() should say {words!r}; it said:\n{joined}"
