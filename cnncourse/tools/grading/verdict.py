@@ -152,18 +152,17 @@ def run_job(job: dict[str, Any], policy_file: Path, workdir: Path, *, limit: flo
 
 
 def verdict_command(policy: sandboxing.SandboxPolicy, policy_file: Path, job_file: Path) -> list[str]:
-    """The kernel's sandbox command (``sandbox.kernel_command``), running ``kernel verdict`` with ``python -P``.
+    """The kernel's sandbox command (``sandbox.kernel_command``), running ``kernel verdict`` instead of ``start``.
 
-    ``-P`` keeps the working folder (the submission's files) off ``sys.path``
-    until the runner has set itself up.
+    Like the kernel, the runner starts with the working folder (the submission's
+    files) off ``sys.path`` (``sandbox.SAFE_PATH``) until it has set itself up.
     """
     command = sandboxing.kernel_command(policy, str(policy_file), str(job_file), [])
     at = command.index("cnncourse.tools.grading.kernel")
     if command[at - 1] != "-m" or command[at + 1] != "start":
         raise RuntimeError(f"unexpected kernel command {command}: cnncourse.tools.grading.verdict needs "
                            "'python -m cnncourse.tools.grading.kernel start ...' in it")
-    command[at + 1] = "verdict"
-    command.insert(at - 1, "-P")
+    command[at + 1] = "verdict"  # kernel_command already keeps the working folder off sys.path (SAFE_PATH)
     setpriv = shutil.which("setpriv")
     return [setpriv, "--pdeathsig", "KILL", "--", *command] if setpriv else command
 
