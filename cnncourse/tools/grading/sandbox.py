@@ -53,7 +53,7 @@ import cnncourse
 from cnncourse.tools.grading.uids import kill_leftovers  # noqa: F401  (kept importable from here)
 
 MODES = ("full", "namespaces", "user", "off")
-# Keeps the current folder (the submission's files) off sys.path: -P from Python 3.11, else isolated mode.
+# The launcher keeps the current folder (a submitted shutil.py...) off sys.path: -P from Python 3.11, else -I.
 SAFE_PATH = "-P" if sys.version_info >= (3, 11) else "-I"
 DEFAULT_UID_BASE = 61000  # sandbox user ids: DEFAULT_UID_BASE + worker slot (no /etc/passwd entry needed)
 KERNEL_ENV_KEEP = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "CNNCOURSE_BUDGET", "CNNCOURSE_DEVICE",
@@ -351,8 +351,6 @@ def kernel_command(policy: SandboxPolicy, policy_file: str, connection_file: str
     Example:
         >>> kernel_command(make_policy("off", run_dir="/tmp/r", home="/tmp/h"), "p.json", "c.json", [])[2:5]
         ['-m', 'cnncourse.tools.grading.kernel', 'start']
-
-    The working folder is off ``sys.path`` (``SAFE_PATH``): a submitted ``shutil.py`` never runs in the launcher.
     """
     start = [sys.executable, SAFE_PATH, "-m", "cnncourse.tools.grading.kernel", "start", "--policy", policy_file, "-f", connection_file, *extra]
     if policy.mode not in ("full", "namespaces"):
