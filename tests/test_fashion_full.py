@@ -8,8 +8,8 @@ variant: all 60,000 real Fashion-MNIST training images for 1 epoch instead of
 budget), then all 10,000 test images, at 2 threads.
 
 The bar is the mean minus three standard deviations of the test accuracy
-measured over 5 seeds on this machine (``python tests/fashion_helpers.py``):
-mean ``MEASURED_MEAN``, standard deviation ``MEASURED_SD``. A network that is
+measured over 5 seeds (``python tests/fashion_helpers.py``): mean 0.8544,
+standard deviation 0.0059, bar 0.8367. A network that is
 not LeNet-5, a recipe that does not train, or data read wrongly (labels
 shuffled, images transposed into garbage) falls below it.
 """
@@ -23,9 +23,11 @@ from fashion_helpers import EPOCHS, THREADS, train_and_test
 from cnncourse.datasets import dataset_spec
 from cnncourse.settings import data_roots
 
-MEASURED_MEAN = 0.0  # set from the measurement below
-MEASURED_SD = 0.0
-BAR = MEASURED_MEAN - 3 * MEASURED_SD
+# Measured 2026-12-02 with `python tests/fashion_helpers.py --seeds 0 1 2 3 4` (2 threads, load average 10-17):
+# 0.8511, 0.8557, 0.8607, 0.8585, 0.8461; 49-112 s of CPU time per run (2 threads, contended machine).
+MEASURED_MEAN = 0.8544
+MEASURED_SD = 0.0059
+BAR = MEASURED_MEAN - 3 * MEASURED_SD  # 0.8367
 
 
 def _fashion_mnist_on_disk() -> bool:
