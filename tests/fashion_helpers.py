@@ -10,9 +10,10 @@ The recipe is assignment 2's at ``budget(full=...)`` (source/02_lenet/lenet.ipyn
 ``train_model``): LeNet-5 (LeCun et al., 1998, "Gradient-based learning applied
 to document recognition", with ReLU and max pooling), AdamW (lr 1e-3, weight
 decay 0.01), OneCycleLR (max lr 3e-3, stepped per batch), batches of 128. The
-full budget trains 15 epochs on 55,000 images; one epoch over 60,000 took
-49-112 s of CPU time at 2 threads here (a machine shared with other jobs, load
-average 10-17), so 15 epochs are 12-28 CPU minutes, too slow for CI. The CPU-sized variant keeps everything
+full budget trains 15 epochs on 55,000 images: the same 15 epochs on all
+60,000 took 222 s wall, 225 s of CPU at 2 threads here (load average 2, seed 0,
+test accuracy 0.9145), too slow for CI's 1-2 minutes. One epoch takes 14 s
+(pytest, load average 2); on a busy machine (load 10-17) 49-112 s of CPU. The CPU-sized variant keeps everything
 but the length: all 60,000 training images, ``EPOCHS`` epochs (OneCycle planned
 over them), then the 10,000 test images.
 """
