@@ -6,7 +6,7 @@ OneCycleLR to 3e-3 stepped per batch, batches of 128) in its CPU-sized
 variant: all 60,000 real Fashion-MNIST training images for 1 epoch instead of
 15 epochs on 55,000 (15 epochs on all 60,000 took 222 s at 2 threads on a
 quiet machine and reached 0.9145, beyond CI's 1-2 minutes; one epoch takes
-about 14 s), then all 10,000 test images, at 2 threads.
+5-14 s under pytest), then all 10,000 test images, at 2 threads.
 
 The bar is the mean minus three standard deviations of the test accuracy
 measured over 5 seeds (``python tests/fashion_helpers.py``): mean 0.8544,
