@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, Callable[[Settings], Table]] = {
     "limit": limit.run,
     "data_path": data_path.run,
     "time_to_accuracy": time_to_accuracy.run,
+    "fashion": time_to_accuracy.run_fashion,
     "transfer": transfer.run,
     "grading": grading.run,
     "notebooks": notebooks.run,

@@ -158,11 +158,13 @@ def repeat_to(images: torch.Tensor, labels: torch.Tensor, n: int) -> tuple[torch
     return images.repeat(times, *([1] * (images.dim() - 1)))[:n], labels.repeat(times)[:n]
 
 
-def write_mnist(root: Path, train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor]) -> Path:
+def write_mnist(root: Path, train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor], *,
+                folder: str = "MNIST") -> Path:
     """Write both MNIST splits where torchvision's ``MNIST(root)`` and ``cnncourse.data.load("mnist", root=root)`` look.
 
     Args:
-        root: the data folder; the files go to ``root/MNIST/raw/``.
+        root: the data folder; the files go to ``root/<folder>/raw/`` (``folder="FashionMNIST"``: where
+            torchvision's ``FashionMNIST`` and ``load("fashion_mnist", root=root)`` look).
         train, test: (uint8 N×28×28 images, labels 0–9).
 
     Returns:
@@ -172,7 +174,7 @@ def write_mnist(root: Path, train: tuple[torch.Tensor, torch.Tensor], test: tupl
         >>> write_mnist(Path("/tmp/data"), (images[:8000], labels[:8000]), (images[8000:], labels[8000:]))
         PosixPath('/tmp/data')
     """
-    raw = Path(root) / "MNIST" / "raw"
+    raw = Path(root) / folder / "raw"
     for prefix, (images, labels) in (("train", train), ("t10k", test)):
         write_idx(raw / f"{prefix}-images-idx3-ubyte", images.reshape(-1, 28, 28).to(torch.uint8))
         write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels.to(torch.uint8))

@@ -34,8 +34,8 @@ from torch.nn import functional as F
 # --- PyTorch's official MNIST example ------------------------------------------------------
 
 
-def example_datasets(root: Path) -> tuple:
-    """torchvision's MNIST training and test sets under ``root``, with the example's transform.
+def example_datasets(root: Path, *, fashion: bool = False) -> tuple:
+    """torchvision's MNIST (or, with ``fashion``, FashionMNIST) training and test sets under ``root``, with the example's transform.
 
     Example:
         >>> train_set, test_set = example_datasets(Path("/tmp/data"))  # files from bench.files.write_mnist
@@ -43,8 +43,9 @@ def example_datasets(root: Path) -> tuple:
     from torchvision import datasets, transforms
 
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
-    return (datasets.MNIST(str(root), train=True, download=False, transform=transform),
-            datasets.MNIST(str(root), train=False, download=False, transform=transform))
+    kind = datasets.FashionMNIST if fashion else datasets.MNIST
+    return (kind(str(root), train=True, download=False, transform=transform),
+            kind(str(root), train=False, download=False, transform=transform))
 
 
 def example_train(model: nn.Module, device: torch.device, train_loader, optimizer: torch.optim.Optimizer,

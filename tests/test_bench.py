@@ -256,3 +256,122 @@ def test_the_digits_are_found_in_the_course_data_folder(shared_mnist, tmp_path, 
     assert files.find_digits(shared_mnist) == shared_mnist, "--digits wins"
     images, labels = files.real_digits(raw)
     assert images.shape == (10000, 28, 28) and torch.bincount(labels).tolist() == MNIST_TEST_COUNTS
+
+
+# --- benchmark 4b: time to 90% on the real Fashion-MNIST ------------------------------------------
+
+
+def _fashion_mnist_on_disk() -> bool:
+    from cnncourse.datasets import dataset_spec
+    from cnncourse.settings import data_roots
+
+    spec = dataset_spec("fashion_mnist")
+    return all(spec.search(data_roots(), split)[0] is not None for split in ("train", "test"))
+
+
+def test_fashion_files_read_back_by_torchvision(tmp_path) -> None:
+    x, y = files.generated_images(30, channels=1, side=28, seed=5)
+    files.write_mnist(tmp_path, (x[:20, 0], y[:20]), (x[20:, 0], y[20:]), folder="FashionMNIST")
+    theirs = torchvision.datasets.FashionMNIST(str(tmp_path), train=True, download=False)
+    assert torch.equal(theirs.data, x[:20, 0]) and torch.equal(theirs.targets, y[:20]), "torchvision reads other data"
+    train_set, test_set = loops.example_datasets(tmp_path, fashion=True)
+    assert isinstance(train_set, torchvision.datasets.FashionMNIST) and len(test_set) == 10, (
+        f"example_datasets(fashion=True) should give torchvision's FashionMNIST, got {type(train_set).__name__}")
+    ours = load("fashion_mnist", "test", root=tmp_path, download=False)
+    assert torch.equal(ours.images, x[20:]) and ours.classes[0] == "T-shirt/top", "cnncourse reads other data"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _fashion_mnist_on_disk(), reason="the real Fashion-MNIST is not on this machine "
+                    "(Debian's dataset-fashion-mnist, which .ci/run installs)")
+def test_fashion_time_to_accuracy_runs_both_sides_on_the_real_data(tmp_path) -> None:
+    from bench.time_to_accuracy import COURSE, OFFICIAL, run_fashion
+
+    table = run_fashion(Settings("tiny", 1, 1, tmp_path, tmp_path / "work"))
+    assert table.key == "fashion_time_to_accuracy" and "real Fashion-MNIST" in table.title, table.title
+    assert [row[0] for row in table.rows] == [COURSE, OFFICIAL], f"expected one row per side, got {table.rows}"
+    for row in table.rows:
+        assert 0.0 <= float(row[3]) <= 1.0, f"the final accuracy should be a fraction, got {row[3]!r} in {row}"
+        assert row[4] in ("0/1", "1/1"), f"expected 'reached in' as k/1, got {row[4]!r}"
+    assert "512 real Fashion-MNIST training images" in table.setup, table.setup
+    assert table.ratios[0].goal == 2.0, "the issue's goal is at least 2× faster to the target"
+
+
+def test_fashion_time_to_accuracy_says_not_measured_without_the_files(tmp_path, monkeypatch, smoke_budget) -> None:
+    from bench.time_to_accuracy import run_fashion
+
+    monkeypatch.setenv("CNNCOURSE_DATA", str(tmp_path / "empty"))
+    monkeypatch.setenv("CNNCOURSE_SYSTEM_DATA", str(tmp_path / "empty-too"))
+    table = run_fashion(Settings("tiny", 1, 1, tmp_path, tmp_path / "work"))
+    assert table.rows == [] and table.ratios[0].value is None, f"nothing should be measured, got {table.rows}"
+    assert "not measured" in table.notes[0] and "dataset-fashion-mnist" in table.notes[0], table.notes
+
+
+# --- the one-shot GPU check ----------------------------------------------------------------------
+
+
+def test_gpu_check_networks_match_their_references() -> None:
+    from bench import gpu_models
+
+    vgg = gpu_models.vgg16_cifar()
+    reference = torchvision.models.vgg16_bn(weights=None)
+    want = sum(p.numel() for p in reference.features.parameters()) + 512 * 10 + 10
+    assert sum(p.numel() for p in vgg.parameters()) == want == 14_728_266, (
+        f"VGG-16 (BN) with the 32×32 head should have torchvision's features and one 512 → 10 layer ({want:,} parameters)")
+    assert sum(p.numel() for p in gpu_models.resnet20().parameters()) == 269_722, "ResNet-20 has 269,722 parameters"
+    net = gpu_models.CompactInception()
+    main_out, aux = net.train()(torch.zeros(2, 3, 32, 32))
+    assert main_out.shape == aux.shape == (2, 10), f"training mode should give (main, aux) logits, got {main_out.shape}"
+    assert net.eval()(torch.zeros(2, 3, 32, 32)).shape == (2, 10), "eval mode should give the main logits only"
+    loss = gpu_models.googlenet_loss((main_out, aux), torch.tensor([1, 2]))
+    import torch.nn.functional as F
+    want = (F.cross_entropy(main_out, torch.tensor([1, 2]), label_smoothing=0.1)
+            + 0.3 * F.cross_entropy(aux, torch.tensor([1, 2]), label_smoothing=0.1))
+    assert torch.allclose(loss, want), f"googlenet_loss should be main + 0.3 × aux, got {loss.item()} for {want.item()}"
+    resnet = gpu_models.resnet18_transfer(37)
+    assert resnet.fc.out_features == 37 and sum(p.numel() for p in resnet.parameters()) == 11_689_512 - 513 * 1000 + 513 * 37
+
+
+def test_gpu_check_projects_the_full_budget_from_the_epochs_it_timed() -> None:
+    from bench.gpu import RECIPES, Row
+
+    row = Row(RECIPES[0], "generated", 3, epoch_s=[5.0, 1.0, 3.0], steps_per_epoch=430)
+    assert row.projected_s == pytest.approx(5.0 + 14 * 2.0), f"first + 14 × the median of the rest, got {row.projected_s}"
+    transfer = Row(RECIPES[4], "generated", 2, epoch_s=[40.0, 20.0], steps_per_epoch=57)
+    assert transfer.total_epochs == 11, "600 steps of 57 per epoch need 11 epochs"
+    assert transfer.projected_s == pytest.approx(9 * (40.0 + 10 * 20.0)), "assignment 6 trains 9 networks"
+    assert "over 10 min" in transfer.cells()[5] and "within 10 min" in row.cells()[5], (row.cells(), transfer.cells())
+
+
+@pytest.mark.slow
+def test_gpu_check_runs_every_recipe_at_the_tiny_size(tmp_path) -> None:
+    from bench.gpu import RECIPES
+    from bench.gpu import main as gpu_main
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        status = gpu_main(["--size", "tiny", "--out", str(tmp_path / "gpu.md")])
+    finally:
+        torch.set_num_threads(threads)
+    assert status == 0, f"expected exit status 0, got {status}"
+    text = (tmp_path / "gpu.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| assignment")]
+    assert [r.split(" | ")[0][2:] for r in rows] == [r.name for r in RECIPES], f"one row per assignment, got {rows}"
+    for line in rows:
+        assert "not measured (no GPU)" in line and " min (" in line, f"a CPU row should say so and project a time: {line}"
+    lenet_row = rows[0]
+    if _fashion_mnist_on_disk():
+        assert "real fashion_mnist" in lenet_row and "after 2 of 15 epochs" in lenet_row, lenet_row
+    assert "generated" in rows[1] and "not measured (generated data)" in rows[1], rows[1]
+
+
+def test_gpu_check_refuses_the_full_size_without_a_gpu(tmp_path, capsys) -> None:
+    from bench.gpu import main as gpu_main
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present: the full size is allowed")
+    with pytest.raises(SystemExit):
+        gpu_main(["--out", str(tmp_path / "gpu.md")])
+    assert "needs a CUDA device" in capsys.readouterr().err
+    assert not (tmp_path / "gpu.md").exists(), "nothing should be written after an argument error"
