@@ -21,3 +21,21 @@ def test_data_roots_put_the_writable_root_first_and_never_twice(monkeypatch, tmp
     monkeypatch.setenv("CNNCOURSE_DATA", str(tmp_path / "own"))
     monkeypatch.setenv("CNNCOURSE_SYSTEM_DATA", os.pathsep.join([str(tmp_path / "hub"), str(tmp_path / "own")]))
     assert data_roots() == [tmp_path / "own", tmp_path / "hub"]
+
+
+def test_both_wings_read_the_one_copy_of_each_rule(monkeypatch, tmp_path):
+    """The library and the tools hold no copy of the CNNCOURSE_* rules: they use settings' own objects,
+    so changing the environment moves both wings together."""
+    import importlib
+
+    data, runtime, settings, fetch, submission, site_build = (importlib.import_module(f"cnncourse.{name}") for name in (
+        "data", "runtime", "settings", "tools.fetch", "tools.grading.submission", "tools.site.build"))
+
+    for where, name in [(data, "data_root"), (fetch, "data_root"), (submission, "data_root"), (site_build, "data_root"),
+                        (runtime, "current_budget"), (runtime, "BUDGETS"), (site_build, "BUDGETS")]:
+        assert getattr(where, name) is getattr(settings, name), (
+            f"{where.__name__}.{name} should be cnncourse.settings.{name} itself, not a copy of the rule")
+    monkeypatch.setenv("CNNCOURSE_DATA", str(tmp_path / "mount"))
+    monkeypatch.setenv("CNNCOURSE_BUDGET", "smoke")
+    assert data.data_root() == site_build.data_root() == submission.data_root() == tmp_path / "mount"
+    assert runtime.is_smoke() and runtime.current_budget() == "smoke"
