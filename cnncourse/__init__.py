@@ -24,6 +24,8 @@ STUDENT_MODULES = (
     "batches",
     "modes",
     "train",
+    "runs",
+    "verify",
     "metrics",
     "viz",
     "inspect",
