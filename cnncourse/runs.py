@@ -43,7 +43,7 @@ from cnncourse.train import History
 
 __all__ = [
     "REASONS", "RUNS_FOLDER", "RunError", "RunInfo", "architecture", "fingerprint",
-    "save_run", "load_run", "check_run", "inspect_run", "trained_or_loaded",
+    "save_run", "load_run", "check_run", "inspect_run", "find_runs", "trained_or_loaded",
 ]
 
 RUNS_FOLDER = "runs"  # beside the notebook, so nbgrader collects it with the notebook
@@ -85,8 +85,7 @@ class RunInfo:
     history: dict[str, list] = field(repr=False, default_factory=dict)
 
     @property
-    def epochs(self) -> int:
-        """Number of finished epochs in the run's history."""
+    def epochs(self) -> int:  # finished epochs in the run's history
         return len(self.history.get("train_loss", []))
 
 
@@ -183,6 +182,11 @@ def inspect_run(name: str | os.PathLike, *, folder: str | os.PathLike = RUNS_FOL
     return info
 
 
+def find_runs(folder: str | os.PathLike = RUNS_FOLDER) -> list[RunInfo]:
+    """``inspect_run`` of every run in ``folder`` (each ``<name>.json``), by name; [] for no folder."""
+    return [inspect_run(path) for path in sorted(Path(folder).glob("*.json"))]
+
+
 def check_run(name: str, model: nn.Module, *, folder: str | os.PathLike = RUNS_FOLDER) -> RunInfo:
     """Check that the saved run ``name`` can be graded with ``model``, without changing ``model``.
 
@@ -252,7 +256,7 @@ def trained_or_loaded(name: str, model: nn.Module, train: Callable[[], History |
             print(f"Loaded the saved run {name!r} from {info.weights} ({info.epochs} epochs, {info.budget} budget); "
                   f"not training it again while grading")
             return history
-    elif autograding():
+    elif autograding():  # CNNCOURSE_RETRAIN=1
         print(f"CNNCOURSE_RETRAIN is set: training {name!r} again")
     history = train()
     if not isinstance(history, (History, dict)):

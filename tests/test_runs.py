@@ -11,7 +11,7 @@ from torch import nn
 
 import cnncourse
 from cnncourse.runs import REASONS, RunError, architecture, check_run, fingerprint, inspect_run, load_run
-from cnncourse.runs import save_run, trained_or_loaded
+from cnncourse.runs import find_runs, save_run, trained_or_loaded
 from cnncourse.train import History, fit
 
 
@@ -222,3 +222,10 @@ def test_retrain_setting_trains_again_while_grading(tmp_path, full, monkeypatch)
     calls = []
     trained_or_loaded("net", model, lambda: calls.append(1) or trained(model), folder=tmp_path)
     assert calls == [1] and (tmp_path / "net.pt").read_bytes() != first
+
+
+def test_find_runs_lists_every_run_of_a_folder(tmp_path, smoke):
+    assert find_runs(tmp_path / "nothing") == []
+    for name in ("b", "a"):
+        save_run(name, small_net(), None, folder=tmp_path)
+    assert [info.name for info in find_runs(tmp_path)] == ["a", "b"]
