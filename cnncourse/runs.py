@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 import cnncourse
-from cnncourse.settings import autograding, current_budget, loads_saved_runs
+from cnncourse.settings import RUNS_FOLDER, autograding, current_budget, loads_saved_runs
 from cnncourse.train import History
 
 __all__ = [
@@ -46,7 +46,6 @@ __all__ = [
     "save_run", "load_run", "check_run", "inspect_run", "find_runs", "trained_or_loaded",
 ]
 
-RUNS_FOLDER = "runs"  # beside the notebook, so nbgrader collects it with the notebook
 FORMAT = 1
 REASONS = ("missing", "smoke", "unloadable", "fingerprint")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")

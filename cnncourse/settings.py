@@ -17,6 +17,9 @@ the tools need (they start in a fraction of a second).
   unset or ``0`` (the default), a saved run that fits is loaded.
 - ``NBGRADER_EXECUTION``: set by nbgrader itself, ``autograde`` while it
   autogrades; ``autograding()`` reads it.
+
+``RUNS_FOLDER`` (``runs``) is where a notebook's saved runs live, beside it:
+submitted and graded with the notebook, never released or committed.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from pathlib import Path
 
 __all__ = [
     "BUDGETS", "BUDGET_VARIABLE", "DATA_VARIABLE", "DEVICE_VARIABLE", "RETRAIN_VARIABLE", "NBGRADER_VARIABLE",
-    "current_budget", "data_root", "retrain_forced", "autograding", "loads_saved_runs",
+    "RUNS_FOLDER", "current_budget", "data_root", "retrain_forced", "autograding", "loads_saved_runs",
 ]
 
 BUDGETS = ("full", "smoke")
@@ -35,6 +38,7 @@ DATA_VARIABLE = "CNNCOURSE_DATA"
 DEVICE_VARIABLE = "CNNCOURSE_DEVICE"
 RETRAIN_VARIABLE = "CNNCOURSE_RETRAIN"
 NBGRADER_VARIABLE = "NBGRADER_EXECUTION"  # nbgrader sets it to "autograde" while autograding
+RUNS_FOLDER = "runs"  # saved training runs, beside each notebook (cnncourse.runs)
 
 _YES = ("1", "true", "yes", "on")
 _NO = ("", "0", "false", "no", "off")

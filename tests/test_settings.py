@@ -25,3 +25,10 @@ def test_saved_runs_load_only_while_autograding_without_retrain(monkeypatch):
         assert autograding() is want and loads_saved_runs() is want, value
     monkeypatch.setenv("CNNCOURSE_RETRAIN", "1")
     assert autograding() and not loads_saved_runs()
+
+
+def test_the_runs_folder_is_ignored_by_git(repo):
+    from cnncourse.settings import RUNS_FOLDER
+
+    ignored = (repo / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert f"{RUNS_FOLDER}/" in ignored, f".gitignore should list {RUNS_FOLDER}/: runs trained in CI are never committed"
