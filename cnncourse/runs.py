@@ -395,5 +395,5 @@ def _fingerprint_message(info: RunInfo, model: nn.Module) -> str:
     first = "; ".join(changes[:3]) + (f"; and {len(changes) - 3} more" if len(changes) > 3 else "")
     return (f"the saved run {info.name!r} ({info.weights}) was trained with a {info.model_class} whose layers "
             f"differ from your {type(model).__qualname__} now ({first or 'the order of the layers changed'}): "
-            f"you changed the model after training it. {_RERUN} so the training cell trains the model "
+            f"you changed the model after training it; {_RERUN} so the training cell trains the model "
             f"you submit, then submit the {info.weights.parent.name}/ folder with the notebook")
