@@ -69,3 +69,20 @@ def test_training_that_draws_no_batch_is_caught_and_bad_options_refused():
         verify_training(make_net, recipe(1e-2), BATCH, steps=0)
     with pytest.raises(TypeError, match="nn.Module"):
         verify_training(lambda: "not a model", recipe(1e-2), BATCH)
+
+
+def test_a_batch_norm_network_at_a_high_learning_rate_passes():
+    """The full budgets' recipes (one-cycle SGD up to 0.2, batch norm): the loss is judged in training mode."""
+    def bn_net():
+        return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+                             nn.Conv2d(16, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+                             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 4))
+
+    def one_cycle(model, batches):
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9, nesterov=True, weight_decay=5e-4)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.2, total_steps=len(batches))
+        return fit(model, batches, epochs=1, optimizer=optimizer, scheduler=scheduler, scheduler_interval="batch",
+                   progress=False, device="cpu")
+
+    check = verify_training(bn_net, one_cycle, BATCH, steps=30)
+    assert check.loss_after < 0.9 * check.loss_before, check
