@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 import cnncourse
+from cnncourse.runtime import get_device
 from cnncourse.settings import RUNS_FOLDER, autograding, current_budget, loads_saved_runs
 from cnncourse.train import History
 
@@ -224,15 +225,14 @@ def trained_or_loaded(name: str, model: nn.Module, train: Callable[[], History |
     - Normally (and with ``CNNCOURSE_RETRAIN=1``): call ``train()``, save the
       run with ``save_run`` and load it back, so the notebook goes on with
       exactly the weights that will be graded (float16-rounded where stored so).
-    - Under ``nbgrader autograde``: load the saved run when it fits ``model``,
-      without calling ``train()``. When it does not (missing, smoke run, damaged,
+    - Under ``nbgrader autograde``: load the saved run when it fits ``model``
+      and move the model to ``get_device()``, without calling ``train()``. When it does not (missing, smoke run, damaged,
       other layers), print why; in the full budget nothing is trained and the
       test of the task fails with the same message; in the smoke budget
       (CI) the task is trained and saved as normally.
 
     Args:
-        name: the run's name, e.g. ``"lenet"``.
-        model: the model to train in place or to load into.
+        name: the run's name, e.g. ``"lenet"``; model: the model to train in place or to load into.
         train: a function of no arguments that trains ``model`` and returns its
             ``History``, e.g. ``lambda: train_model(lenet, train_batches, val_batches, EPOCHS)``.
         folder: where runs are saved; default ``runs`` beside the notebook.
@@ -251,6 +251,7 @@ def trained_or_loaded(name: str, model: nn.Module, train: Callable[[], History |
                 return History()
             print(f"Training {name!r} (smoke budget) because the saved run cannot be used: {error}")
         else:
+            model.to(get_device())  # where fit would have left it: later cells evaluate it there
             info = inspect_run(name, folder=folder)
             print(f"Loaded the saved run {name!r} from {info.weights} ({info.epochs} epochs, {info.budget} budget); "
                   f"not training it again while grading")
