@@ -30,6 +30,8 @@ STUDENT_MODULES = (
     "train",
     "history",
     "checkpoints",
+    "runs",
+    "verify",
     "metrics",
     "viz",
     "inspect",

@@ -16,6 +16,14 @@ the tools need (they start in a fraction of a second).
   ``/usr/share/datasets`` (where Debian's ``dataset-*`` packages put their files).
   Set it empty to search none.
 - ``CNNCOURSE_DEVICE``: overrides the device choice (read by ``cnncourse.runtime``).
+- ``CNNCOURSE_RETRAIN``: ``1`` makes autograding train every training task
+  again instead of loading the run a student saved (``cnncourse.runs``);
+  unset or ``0`` (the default), a saved run that fits is loaded.
+- ``NBGRADER_EXECUTION``: set by nbgrader itself, ``autograde`` while it
+  autogrades; ``autograding()`` reads it.
+
+``RUNS_FOLDER`` (``runs``) is where a notebook's saved runs live, beside it:
+submitted and graded with the notebook, never released or committed.
 """
 
 from __future__ import annotations
@@ -23,8 +31,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["BUDGETS", "BUDGET_VARIABLE", "DATA_VARIABLE", "DEVICE_VARIABLE", "SYSTEM_DATA_VARIABLE", "SYSTEM_DATA_ROOTS",
-           "current_budget", "data_root", "data_roots", "system_data_roots"]
+__all__ = [
+    "BUDGETS", "BUDGET_VARIABLE", "DATA_VARIABLE", "DEVICE_VARIABLE", "SYSTEM_DATA_VARIABLE", "SYSTEM_DATA_ROOTS",
+    "RETRAIN_VARIABLE", "NBGRADER_VARIABLE", "RUNS_FOLDER", "current_budget", "data_root", "data_roots",
+    "system_data_roots", "retrain_forced", "autograding", "loads_saved_runs",
+]
 
 BUDGETS = ("full", "smoke")
 BUDGET_VARIABLE = "CNNCOURSE_BUDGET"
@@ -32,6 +43,12 @@ DATA_VARIABLE = "CNNCOURSE_DATA"
 DEVICE_VARIABLE = "CNNCOURSE_DEVICE"
 SYSTEM_DATA_VARIABLE = "CNNCOURSE_SYSTEM_DATA"
 SYSTEM_DATA_ROOTS = ("/usr/share/datasets",)  # Debian's dataset-* packages (e.g. dataset-fashion-mnist)
+RETRAIN_VARIABLE = "CNNCOURSE_RETRAIN"
+NBGRADER_VARIABLE = "NBGRADER_EXECUTION"  # nbgrader sets it to "autograde" while autograding
+RUNS_FOLDER = "runs"  # saved training runs, beside each notebook (cnncourse.runs)
+
+_YES = ("1", "true", "yes", "on")
+_NO = ("", "0", "false", "no", "off")
 
 
 def current_budget() -> str:
@@ -106,3 +123,55 @@ def data_roots() -> list[Path]:
     """
     first = data_root()
     return [first, *(folder for folder in system_data_roots() if folder != first)]
+
+
+def retrain_forced() -> bool:
+    """Whether ``CNNCOURSE_RETRAIN`` asks autograding to train every training task again.
+
+    ``1``/``true``/``yes``/``on`` mean yes; unset, empty, ``0``/``false``/``no``/``off`` mean no.
+
+    Raises:
+        ValueError: the variable holds anything else.
+
+    Example:
+        >>> os.environ["CNNCOURSE_RETRAIN"] = "1"; retrain_forced()
+        True
+        >>> del os.environ["CNNCOURSE_RETRAIN"]; retrain_forced()
+        False
+    """
+    value = os.environ.get(RETRAIN_VARIABLE, "").strip().lower()
+    if value in _YES:
+        return True
+    if value in _NO:
+        return False
+    raise ValueError(
+        f"{RETRAIN_VARIABLE}={os.environ[RETRAIN_VARIABLE]!r} is not a yes or a no; use 1 (autograding trains "
+        f"every training task again) or 0 (the default: autograding loads the runs students saved)"
+    )
+
+
+def autograding() -> bool:
+    """Whether this process runs under ``nbgrader autograde`` (``NBGRADER_EXECUTION=autograde``).
+
+    Example:
+        >>> os.environ["NBGRADER_EXECUTION"] = "autograde"; autograding()
+        True
+        >>> del os.environ["NBGRADER_EXECUTION"]; autograding()
+        False
+    """
+    return os.environ.get(NBGRADER_VARIABLE, "").strip() == "autograde"
+
+
+def loads_saved_runs() -> bool:
+    """Whether a training cell loads the run saved beside the notebook instead of training.
+
+    True while autograding, unless ``CNNCOURSE_RETRAIN`` forces training again.
+
+    Example:
+        >>> os.environ["NBGRADER_EXECUTION"] = "autograde"; loads_saved_runs()
+        True
+        >>> os.environ["CNNCOURSE_RETRAIN"] = "1"; loads_saved_runs()
+        False
+        >>> del os.environ["CNNCOURSE_RETRAIN"], os.environ["NBGRADER_EXECUTION"]
+    """
+    return autograding() and not retrain_forced()
