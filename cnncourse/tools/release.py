@@ -24,8 +24,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-# Entries of source/<assignment>/ (and release/) that are never part of a release.
-_IGNORED = (".ipynb_checkpoints", "__pycache__", "*.pyc", ".DS_Store", ".nbgrader.log")
+from cnncourse.settings import RUNS_FOLDER
+
+# Entries of source/<assignment>/ (and release/) that are never part of a release: editor and Python
+# leftovers, and the training runs a notebook saved beside itself (RUNS_FOLDER).
+_IGNORED = (".ipynb_checkpoints", "__pycache__", "*.pyc", ".DS_Store", ".nbgrader.log", RUNS_FOLDER)
 # Metadata that records a session (timings, view state), not the content.
 _VOLATILE_CELL_METADATA = ("execution", "ExecuteTime", "trusted")
 _VOLATILE_NOTEBOOK_METADATA = ("widgets", "celltoolbar")

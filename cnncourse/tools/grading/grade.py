@@ -51,6 +51,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from cnncourse.settings import RUNS_FOLDER
 from cnncourse.tools import compare
 from cnncourse.tools.grading import sandbox as sandboxing
 from cnncourse.tools.grading.gradebook import CourseSettings, assignment_layout, course_settings, export_grades, merge_results
@@ -330,10 +331,15 @@ def _warnings(course: CourseSettings, mode: str) -> list[str]:
 # after grading: export and feedback
 
 
+# nbgrader's default CourseDirectory.ignore, plus the saved training runs (cnncourse.runs).
+FEEDBACK_IGNORED = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", RUNS_FOLDER)
+
+
 def generate_feedback(assignment: str, *, course_dir: str | Path = ".") -> int:
     """Run ``nbgrader generate_feedback`` (hidden tests stay hidden: ``HideHiddenTests``); its exit status.
 
     Links and special files in ``autograded/`` are removed first, with a warning: nbgrader's copy would follow them.
+    The saved training runs (``runs/``) stay out of the feedback: students get their scores, not weights back.
 
     Example::
 
@@ -346,5 +352,6 @@ def generate_feedback(assignment: str, *, course_dir: str | Path = ".") -> int:
             print(f"warning: removed {path} from autograded/ before writing feedback: a link or special file "
                   "(grading never copies them; was this folder written by hand?)", file=sys.stderr)
     command = [sys.executable, "-m", "nbgrader", "generate_feedback", assignment, "--force",
-               f"--CourseDirectory.root={course.root}", "--log-level=WARN"]
+               f"--CourseDirectory.root={course.root}", "--log-level=WARN",
+               *(f"--CourseDirectory.ignore={pattern}" for pattern in FEEDBACK_IGNORED)]
     return subprocess.run(command, cwd=course.root, env=nbgrader_environment()).returncode

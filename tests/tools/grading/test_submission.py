@@ -72,3 +72,17 @@ def test_notes_name_missing_and_moved_cells_and_what_the_kernel_reported(tmp_pat
     assert event_notes(tmp_path / "none.jsonl") == [], "no report file: no events"
     hashes = file_hashes(submitted)
     assert list(hashes) == [f"{NOTEBOOK}.ipynb"] and len(hashes[f"{NOTEBOOK}.ipynb"]) == 64, hashes
+
+
+def test_feedback_leaves_out_the_saved_training_runs(tmp_path):
+    """nbgrader's generate_feedback copies a graded folder's other files with FEEDBACK_IGNORED: runs/ stays behind."""
+    from nbgrader.utils import find_all_files
+
+    from cnncourse.settings import RUNS_FOLDER
+    from cnncourse.tools.grading.grade import FEEDBACK_IGNORED
+
+    (tmp_path / RUNS_FOLDER).mkdir()
+    (tmp_path / RUNS_FOLDER / "lenet.pt").write_bytes(b"weights")
+    (tmp_path / "helpers.py").write_text("x = 1\n")
+    copied = {Path(path).relative_to(tmp_path).as_posix() for path in find_all_files(str(tmp_path), list(FEEDBACK_IGNORED))}
+    assert copied == {"helpers.py"}, f"feedback would copy {sorted(copied)}; the runs/ folder must stay out of it"
