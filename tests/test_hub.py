@@ -1,6 +1,6 @@
 """The nbgrader exchange round trip of a JupyterHub course, with ``cnncourse grade`` in the middle.
 
-Scope: one round trip on assignment 1, in a temporary folder laid out the way a
+Scope: one round trip on assignment 1 (and assignment 7 released and fetched), in a temporary folder laid out the way a
 hub mounts it: an exchange folder open to everyone (mode 1777), a system-wide
 ``nbgrader_config.py`` (the hub's ``/etc/jupyter``), the instructor's course
 directory, and a home folder per student. The instructor generates and releases
@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 import stat
 import subprocess
 from collections.abc import Callable
@@ -44,6 +45,8 @@ pytestmark = pytest.mark.slow
 
 ASSIGNMENT = "01_conv_arithmetic"
 NOTEBOOK = "conv_arithmetic.ipynb"
+# The newest assignment goes through the exchange too (released and fetched; test_pipeline grades it).
+NEWEST, NEWEST_NOTEBOOK = "07_efficient_cnns", "efficient_cnns.ipynb"
 COURSE_ID = "cnncourse"  # CourseDirectory.course_id in the repository's nbgrader_config.py
 GOOD, BROKEN = "alice", "bob"
 EXCHANGE_MODE = 0o1777  # rwx for everyone (nbgrader's docs: chmod ugo+rw) plus the sticky bit
@@ -77,6 +80,7 @@ class RoundTrip:
     submitted_before: dict[str, dict[str, str]]
     submitted_after: dict[str, dict[str, str]]
     feedback: dict[str, list[Path]]
+    newest: dict[str, Path]
 
 
 def hub_environment(person: Person, system_config: Path) -> dict[str, str]:
@@ -169,6 +173,7 @@ def round_trip(tmp_path_factory: pytest.TempPathFactory) -> RoundTrip:
     exchange = make_exchange(hub)
     system_config = write_system_config(hub / "etc" / "jupyter", exchange)
     course = make_course(hub / "instructor" / "course", Assignment(ASSIGNMENT, REPO / "source"))
+    shutil.copytree(REPO / "source" / NEWEST, course / "source" / NEWEST)
     instructor = Person("instructor", hub / "instructor", course)
     students = {name: Person(name, hub / "home" / name, hub / "home" / name) for name in (GOOD, BROKEN)}
     for person in (instructor, *students.values()):
@@ -177,6 +182,9 @@ def round_trip(tmp_path_factory: pytest.TempPathFactory) -> RoundTrip:
     run_as(instructor, system_config, "nbgrader", "generate_assignment", ASSIGNMENT, "--force")
     run_as(instructor, system_config, "nbgrader", "release_assignment", ASSIGNMENT)
     run_each(list(students.values()), system_config, "nbgrader", "fetch_assignment", ASSIGNMENT)
+    run_as(instructor, system_config, "nbgrader", "generate_assignment", NEWEST, "--force")
+    run_as(instructor, system_config, "nbgrader", "release_assignment", NEWEST)
+    run_each(list(students.values()), system_config, "nbgrader", "fetch_assignment", NEWEST)
     fill_in(students[GOOD].workdir / ASSIGNMENT, answered)
     fill_in(students[BROKEN].workdir / ASSIGNMENT, broken)
     run_each(list(students.values()), system_config, "nbgrader", "submit", ASSIGNMENT)
@@ -196,7 +204,8 @@ def round_trip(tmp_path_factory: pytest.TempPathFactory) -> RoundTrip:
         csv_rows = {row["student_id"]: row for row in csv.DictReader(f)}
     return RoundTrip(course=course, exchange=exchange, grade_output=graded.stdout,
                      grades=read_grades(course, ASSIGNMENT, list(students)), csv_rows=csv_rows,
-                     submitted_before=before, submitted_after=after, feedback=feedback)
+                     submitted_before=before, submitted_after=after, feedback=feedback,
+                     newest={name: person.workdir / NEWEST / NEWEST_NOTEBOOK for name, person in students.items()})
 
 
 def auto_points(grades: list[dict]) -> dict[str, tuple[float, float]]:
@@ -318,3 +327,16 @@ def test_nbgrader_keeps_the_exchange_open_and_sticky(round_trip: RoundTrip) -> N
     mode = stat.S_IMODE(inbound.stat().st_mode)
     assert mode & 0o777 == 0o733, \
         f"nbgrader makes {inbound} writable but not listable by students (733), it is {mode:o}"
+
+
+def test_students_fetch_the_newest_assignment_as_released(round_trip: RoundTrip) -> None:
+    """Assignment 7 goes through the exchange like the others: each student gets the release version, no answers."""
+    released = [cell["source"] for cell in cell_sources(REPO / "release" / NEWEST / NEWEST_NOTEBOOK)]
+    secrets = secret_lines(REPO / "source" / NEWEST / NEWEST_NOTEBOOK, "hidden") | \
+        secret_lines(REPO / "source" / NEWEST / NEWEST_NOTEBOOK, "solution")
+    for name, path in round_trip.newest.items():
+        assert path.is_file(), f"{name} should have fetched {NEWEST}/{NEWEST_NOTEBOOK}, there is no {path}"
+        fetched = [cell["source"] for cell in cell_sources(path)]
+        assert fetched == released, f"{name}'s fetched {NEWEST} differs from release/{NEWEST} (cells differ)"
+        leaked = sorted(line for line in secrets if any(line in source for source in fetched))
+        assert not leaked, f"{name}'s fetched {NEWEST} shows solution or hidden-test lines: {leaked[:3]}"
