@@ -1,7 +1,7 @@
 """The nbgrader exchange round trip of a JupyterHub course, with ``cnncourse grade`` in the middle.
 
-Scope: one round trip on assignment 1 (and assignment 7 released and fetched), in a temporary folder laid out the way a
-hub mounts it: an exchange folder open to everyone (mode 1777), a system-wide
+Scope: one round trip on assignment 1 (and assignment 7 released and fetched),
+in a temporary folder laid out the way a hub mounts it: an exchange folder open to everyone (mode 1777), a system-wide
 ``nbgrader_config.py`` (the hub's ``/etc/jupyter``), the instructor's course
 directory, and a home folder per student. The instructor generates and releases
 the assignment; alice and bob fetch it; alice submits the instructor's answers,
