@@ -10,7 +10,13 @@ notebook, of what would go wrong when it is graded:
   grading, so the change does not help;
 - cells that fail under Restart & Run All (``run=True``; a failing test cell is
   an answer that is not right yet);
-- outputs so large that the notebook is slow to hand in and to grade.
+- outputs so large that the notebook is slow to hand in and to grade;
+- saved training runs (``cnncourse.runs``, in ``runs/`` beside the notebook)
+  that grading cannot use: named in a ``trained_or_loaded("name", ...)`` call
+  but missing, trained in the smoke budget when checking under the full one,
+  a weights file that is not the one its record was saved with, or a record
+  that does not read. Whether a run fits the notebook's model is known only
+  when the notebook runs (its classes are not available statically).
 
 The structural part (reading, comparing with the release version) is
 ``cnncourse.tools.compare``, which ``cnncourse grade`` also uses for its notes. Exit status: 0 when nothing is wrong, 1 when
@@ -20,6 +26,7 @@ something is, 2 for bad usage.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 import time
@@ -33,6 +40,8 @@ from cnncourse.tools.compare import (Problem, cell_grade_id, cell_role, compare_
 
 DEFAULT_MAX_OUTPUT_BYTES = 5_000_000
 _COPY_LIMIT_BYTES = 500_000_000  # a notebook folder larger than this is not copied for a run
+_RUN_CALL = re.compile(r"""\btrained_or_loaded\(\s*(?:name\s*=\s*)?["']([^"'\n]+)["']""")
+_RERUN = "restart the kernel and run the whole notebook"
 
 
 # ---------------------------------------------------------------------------
@@ -151,6 +160,82 @@ def _failing_cells(nb: Any) -> list[Problem]:
 
 
 # ---------------------------------------------------------------------------
+# saved training runs
+
+
+def run_names(nb: Any) -> list[str]:
+    """The runs the notebook's code cells train or load: the names in ``trained_or_loaded("name", ...)`` calls.
+
+    Example:
+        >>> import nbformat
+        >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        ...     'h = trained_or_loaded("lenet", lenet, lambda: fit())\\nm = trained_or_loaded(\\n    "mlp", mlp, f)')])
+        >>> run_names(nb)
+        ['lenet', 'mlp']
+    """
+    found = [name for cell in nb.cells if cell.cell_type == "code" for name in _RUN_CALL.findall(cell.source)]
+    return list(dict.fromkeys(found))
+
+
+def saved_run_problems(path: str | Path, nb: Any, *, budget: str | None = None) -> list[Problem]:
+    """Problems with the saved training runs in ``runs/`` beside the notebook (see the module docstring).
+
+    Args:
+        path: the notebook; its runs are in ``runs/`` beside it.
+        nb: the notebook, read.
+        budget: the budget grading will use (default: ``CNNCOURSE_BUDGET``); a smoke run is a problem under "full".
+
+    Example::
+
+        saved_run_problems("lenet.ipynb", nb)
+        # [Problem(kind='run_missing', message="no saved run 'lenet' (runs/lenet.pt): ...")]
+    """
+    from cnncourse.settings import RUNS_FOLDER, current_budget
+
+    folder = Path(path).parent / RUNS_FOLDER
+    names = run_names(nb)
+    present = sorted({p.stem for p in folder.glob("*.json")} | {p.stem for p in folder.glob("*.pt")}) \
+        if folder.is_dir() else []
+    if not names and not present:
+        return []
+    from cnncourse.runs import RunError, inspect_run  # torch: only for notebooks that save runs
+
+    budget = budget or current_budget()
+    problems = []
+    for name in list(dict.fromkeys([*names, *present])):
+        shown = f"{RUNS_FOLDER}/{name}.pt"
+        try:
+            info = inspect_run(name, folder=folder)
+        except ValueError as error:  # not a name a run can have
+            problems.append(Problem("run_unloadable", f"saved run {name!r}: {error}"))
+            continue
+        except RunError as error:
+            if error.reason == "missing" and name not in present:
+                problems.append(Problem("run_missing", (
+                    f"no saved run {name!r} ({shown}): the notebook trains it with trained_or_loaded, but grading "
+                    f"does not train, it loads {shown} and {RUNS_FOLDER}/{name}.json; {_RERUN} (full budget), then "
+                    f"submit the {RUNS_FOLDER}/ folder with the notebook")))
+            elif error.reason == "missing":
+                problems.append(Problem("run_missing", (
+                    f"saved run {name!r} is incomplete: {error.path.name} is missing from {RUNS_FOLDER}/ (a run is "
+                    f"two files, {name}.pt and {name}.json); {_RERUN} to save both again")))
+            else:
+                problems.append(Problem("run_unloadable", f"saved run {name!r}: {error}"))
+            continue
+        if info.budget == "smoke" and budget == "full":
+            problems.append(Problem("run_smoke", (
+                f"saved run {name!r} ({shown}) was trained in the smoke budget ({info.epochs} epochs), but grading "
+                f"uses the full budget and its accuracy bar: unset CNNCOURSE_BUDGET, {_RERUN}, then submit the "
+                f"{RUNS_FOLDER}/ folder")))
+        if info.sha256 != info.saved_sha256:
+            problems.append(Problem("run_modified", (
+                f"saved run {name!r}: {shown} is not the weights file saved with {RUNS_FOLDER}/{name}.json (its "
+                f"SHA-256 {info.sha256[:12]}... differs from the recorded {info.saved_sha256[:12]}...); the two "
+                f"files must come from the same training run: {_RERUN} to save both again")))
+    return problems
+
+
+# ---------------------------------------------------------------------------
 # the command
 
 
@@ -182,6 +267,7 @@ def check_notebook(path: str | Path, *, reference: str | Path | None = None, run
     else:
         problems += self_consistency(nb)
     problems += output_problems(nb, max_output_bytes=max_output_bytes)
+    problems += saved_run_problems(path, nb)
     if run:
         problems += run_problems(path, timeout=timeout, sandbox=sandbox)[0]
     return problems

@@ -105,8 +105,9 @@ table of scores and of the submissions that need attention. A second run grades 
 Needs the assignment in gradebook.db: nbgrader generate_assignment ASSIGNMENT --force, once.""",
     "check": """What would go wrong when a notebook is graded: graded cells deleted, duplicated, added, moved or
 edited (against release/<assignment>/ when the notebook sits in a course directory, --release otherwise, else
-the checksums the notebook carries), cells that fail under Restart & Run All (run in a temporary copy) and
-saved outputs that are too large. Exit status 0 when nothing is wrong, 1 otherwise.""",
+the checksums the notebook carries), cells that fail under Restart & Run All (run in a temporary copy),
+saved outputs that are too large, and saved training runs (runs/) that grading cannot use: missing, trained in
+the smoke budget, changed after saving, damaged. Exit status 0 when nothing is wrong, 1 otherwise.""",
     "site": """Execute every lecture in course/ (smoke budget unless --budget full) and write a static HTML site:
 index.html, one page per lecture, one per student notebook in release/. A failing cell stops the build and
 leaves the previous site as it was, unless --keep-going.""",

@@ -28,7 +28,8 @@ class Problem:
     Attributes:
         kind: a short tag ("invalid_json", "missing_cell", "duplicated_cell",
             "unknown_cell", "edited_cell", "changed_metadata", "reordered",
-            "failing_cell", "kernel_died", "large_output", "no_reference").
+            "failing_cell", "kernel_died", "large_output", "no_reference", and for saved training runs
+            "run_missing", "run_smoke", "run_modified", "run_unloadable").
         message: the sentence shown in the report.
         grade_id: the nbgrader cell concerned, if any.
     """

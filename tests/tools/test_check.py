@@ -228,3 +228,79 @@ def test_outside_a_course_a_missing_release_version_is_a_note_and_errors_read_cl
     assert "\n  note: no release version found" in out, out
     assert "raises NotImplementedError under Restart & Run All: your answer is not right yet" in out, out
     assert ":;" not in out and "Error:" not in out, f"no stray punctuation after an error without text: {out}"
+
+
+# ---------------------------------------------------------------------------
+# saved training runs (cnncourse.runs) beside the notebook
+
+
+def notebook_saving_runs(folder: Path, *names: str) -> Path:
+    """A notebook whose code trains (or loads) each named run, the way assignments 2-5 do."""
+    cells = [nbformat.v4.new_code_cell(f'history = trained_or_loaded(\n    "{name}", model, lambda: train())')
+             for name in names]
+    path = folder / "lenet.ipynb"
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+    return path
+
+
+def save_tiny_run(folder: Path, name: str) -> None:
+    import torch
+
+    from cnncourse.runs import save_run
+
+    torch.manual_seed(0)
+    save_run(name, torch.nn.Linear(3, 2), {"train_loss": [1.0], "val_loss": [1.0], "val_accuracy": [0.5]},
+             folder=folder / "runs")
+
+
+def run_kinds(path: Path, **options: str) -> list[str]:
+    from cnncourse.tools.check import saved_run_problems
+
+    nb, _ = read_notebook(path)
+    return [p.kind for p in saved_run_problems(path, nb, **options)]
+
+
+def test_a_notebook_without_runs_has_no_run_problems(course: Path) -> None:
+    assert run_kinds(submission(course, "good")) == []
+
+
+def test_a_run_named_in_the_code_but_not_saved_is_reported(tmp_path: Path) -> None:
+    path = notebook_saving_runs(tmp_path / "a", "lenet", "mlp")
+    save_tiny_run(tmp_path / "a", "lenet")
+    found = check_notebook(path, run=False)
+    missing = [p for p in found if p.kind == "run_missing"]
+    assert [p.kind for p in found if p.kind.startswith("run_")] == ["run_missing"], found
+    assert "no saved run 'mlp' (runs/mlp.pt)" in missing[0].message and "submit the runs/ folder" in missing[0].message, \
+        missing[0].message
+    assert main(["check", str(path), "--no-run"]) == 1
+
+
+def test_a_smoke_run_is_a_problem_only_under_the_full_budget(tmp_path: Path) -> None:
+    path = notebook_saving_runs(tmp_path / "a", "lenet")
+    save_tiny_run(tmp_path / "a", "lenet")  # the tests run in the smoke budget: the run says "smoke"
+    assert run_kinds(path, budget="smoke") == []
+    assert run_kinds(path, budget="full") == ["run_smoke"]
+
+
+def test_a_modified_incomplete_or_damaged_run_is_reported(tmp_path: Path) -> None:
+    path = notebook_saving_runs(tmp_path / "a", "lenet", "mlp", "vgg")
+    for name in ("lenet", "mlp", "vgg"):
+        save_tiny_run(tmp_path / "a", name)
+    runs = tmp_path / "a" / "runs"
+    (runs / "lenet.pt").write_bytes((runs / "lenet.pt").read_bytes() + b"\0")  # changed after saving
+    (runs / "mlp.json").unlink()  # half a run
+    (runs / "vgg.json").write_text("{not json", encoding="utf-8")
+    assert run_kinds(path, budget="smoke") == ["run_modified", "run_missing", "run_unloadable"]
+    nb, _ = read_notebook(path)
+    from cnncourse.tools.check import saved_run_problems
+
+    messages = [p.message for p in saved_run_problems(path, nb, budget="smoke")]
+    assert "runs/lenet.pt is not the weights file saved with runs/lenet.json" in messages[0], messages[0]
+    assert "mlp.json is missing from runs/" in messages[1], messages[1]
+
+
+def test_a_run_in_the_folder_that_the_code_does_not_name_is_still_checked(tmp_path: Path) -> None:
+    path = notebook_saving_runs(tmp_path / "a")
+    save_tiny_run(tmp_path / "a", "old")
+    assert run_kinds(path, budget="full") == ["run_smoke"]

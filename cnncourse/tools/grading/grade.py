@@ -55,6 +55,7 @@ from cnncourse.settings import RUNS_FOLDER
 from cnncourse.tools import compare
 from cnncourse.tools.grading import sandbox as sandboxing
 from cnncourse.tools.grading.gradebook import CourseSettings, assignment_layout, course_settings, export_grades, merge_results
+from cnncourse.tools.grading.copies import copy_notes, run_files
 from cnncourse.tools.grading.links import remove_links
 from cnncourse.tools.grading.report import GradingReport, SubmissionResult
 from cnncourse.tools.grading.submission import (GradingOptions, GradingRun, Outcome, WorkerPool, digest, file_hashes,
@@ -176,7 +177,10 @@ def grade(assignment: str, *, course_dir: str | Path = ".", workers: int | None 
         warnings += _warnings(course, "off") if "off" in modes else []
     else:
         outcomes = {}
-    return GradingReport(assignment=assignment, results=_results(run, selected, outcomes, manifest),
+    results, copies = _results(run, selected, outcomes, manifest), manifest.note_runs(hashes)
+    for result in results:
+        result.notes += [note for note in copies.get(result.student, []) if note not in result.notes]
+    return GradingReport(assignment=assignment, results=results,
                          test_cells={name: points for cells in layout.values() for name, points, auto in cells if auto},
                          workers=min(workers, max(1, len(todo))), sandbox=mode,
                          seconds=time.perf_counter() - started, warnings=warnings)
@@ -260,6 +264,17 @@ class _Manifest:
             "digest": outcome.digest, "settings": self.fingerprint, "notes": outcome.notes,
             "seconds": round(outcome.seconds, 2), "failed": outcome.failed,
             "graded_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        self.save()
+
+    def note_runs(self, hashes: dict[str, dict[str, str]]) -> dict[str, list[str]]:
+        """Record each student's saved runs (``runs/`` files, SHA-256); the copy notes over every student recorded."""
+        for student, files in hashes.items():
+            if student in self.data.get("students", {}):
+                self.data["students"][student]["runs"] = run_files(files)
+        self.save()
+        return copy_notes({s: e.get("runs", {}) for s, e in self.data.get("students", {}).items()})
+
+    def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_suffix(".tmp")
         partial.write_text(json.dumps(self.data, indent=1, sort_keys=True), encoding="utf-8")

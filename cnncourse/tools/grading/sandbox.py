@@ -50,13 +50,14 @@ from functools import lru_cache
 from pathlib import Path
 
 import cnncourse
+from cnncourse.settings import RETRAIN_VARIABLE
 from cnncourse.tools.grading.uids import kill_leftovers  # noqa: F401  (kept importable from here)
 
 MODES = ("full", "namespaces", "user", "off")
 # The launcher keeps the current folder (a submitted shutil.py...) off sys.path: -P from Python 3.11, else -I.
 SAFE_PATH = "-P" if sys.version_info >= (3, 11) else "-I"
 DEFAULT_UID_BASE = 61000  # sandbox user ids: DEFAULT_UID_BASE + worker slot (no /etc/passwd entry needed)
-KERNEL_ENV_KEEP = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "CNNCOURSE_BUDGET", "CNNCOURSE_DEVICE",
+KERNEL_ENV_KEEP = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "CNNCOURSE_BUDGET", "CNNCOURSE_DEVICE", RETRAIN_VARIABLE,
                    "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "NBGRADER_EXECUTION", "LD_LIBRARY_PATH",
                    "CUDA_HOME")
 # The view of namespaced kernels is an allowlist: of the top-level folders only these stay (read-only where they are

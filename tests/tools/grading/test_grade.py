@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import hashlib
 import html
 import json
 import os
@@ -344,6 +345,30 @@ def test_a_second_run_grades_only_what_is_new_or_changed(graded_corpus: Graded) 
     assert all(scores[s] == first[s] for s in first if s != "untouched"), "unchanged submissions keep their scores"
     rows = submission_rows(course, FIXTURE)
     assert sorted(rows) == sorted({*first, "late_student"}), f"one row per student after three runs, got {sorted(rows)}"
+
+
+def test_the_manifest_records_run_files_and_the_table_names_identical_ones(tmp_path: Path) -> None:
+    """Two students hand in the same runs/lenet.pt (a third trained their own): a note for both, in the manifest too."""
+    course = make_course(tmp_path / "course", (FIXTURE, FIXTURE_SOURCE / FIXTURE))
+    cases = [corpus.Case(FIXTURE, name, "a right submission", {"base": "solutions"}) for name in ("alice", "bob", "carol")]
+    submit(course, FIXTURE, cases)
+    for student, weights in {"alice": b"weights-1", "bob": b"weights-1", "carol": b"weights-2"}.items():
+        (course / "submitted" / student / FIXTURE / "runs").mkdir()
+        (course / "submitted" / student / FIXTURE / "runs" / "lenet.pt").write_bytes(weights)
+    report = grade(FIXTURE, course_dir=course, workers=2, timeout=60, progress=False, sandbox="off")
+    notes = {r.student: r.notes for r in report.results}
+    assert "runs/lenet.pt identical to bob's" in notes["alice"], notes
+    assert "runs/lenet.pt identical to alice's" in notes["bob"], notes
+    assert not any("identical" in note for note in notes["carol"]), notes
+    assert "alice: runs/lenet.pt identical to bob's" in report.table(), report.table()
+    manifest = json.loads((course / "autograded" / ".cnncourse" / f"{FIXTURE}.json").read_text(encoding="utf-8"))
+    recorded = {s: e["runs"] for s, e in manifest["students"].items()}
+    assert recorded == {"alice": {"runs/lenet.pt": hashlib.sha256(b"weights-1").hexdigest()},
+                        "bob": {"runs/lenet.pt": hashlib.sha256(b"weights-1").hexdigest()},
+                        "carol": {"runs/lenet.pt": hashlib.sha256(b"weights-2").hexdigest()}}, recorded
+    again = grade(FIXTURE, course_dir=course, workers=2, timeout=60, progress=False, sandbox="off")  # nothing changed
+    assert {r.student: r.status for r in again.results} == dict.fromkeys(notes, "unchanged"), again.table()
+    assert "runs/lenet.pt identical to bob's" in next(r for r in again.results if r.student == "alice").notes
 
 
 # ---------------------------------------------------------------------------
