@@ -291,10 +291,13 @@ def test_lecture_page_has_banner_revealable_answer_and_a_code_drawn_diagram(site
     expect(banner, "a page built in the smoke budget should show the banner").to_be_visible()
     expect(banner, "the banner should say which budget built the page").to_contain_text("smoke")
     details = page.locator("details").first
-    answer = details.locator("xpath=./*[not(self::summary)]").first
-    assert not answer.is_visible(), "an exercise's answer should be hidden until the reader opens it"
+    details.scroll_into_view_if_needed()
+    closed = details.inner_text().strip()  # a closed <details> renders its summary only
+    assert closed == "Answer", f"an exercise's answer should be hidden until the reader opens it; shown: {closed[:80]!r}"
     details.locator("summary").click()
-    expect(answer, "clicking 'Answer' should reveal the exercise's answer").to_be_visible()
+    expect(details, "clicking 'Answer' should open the exercise's answer").to_have_attribute("open", "")
+    opened = details.inner_text().strip()
+    assert len(opened) > len(closed) + 10, f"the opened answer should show its text, it shows {opened[:80]!r}"
     page.screenshot(path=shots / "lecture-exercise-answer.png")
     cell = page.locator(".jp-Cell", has_text="def draw_residual_block_and_shortcuts").first
     expect(cell, "lecture 5 should have the cell that draws the residual block").to_have_count(1)

@@ -49,6 +49,9 @@ from typing import Any
 # Packages whose modules the notebook imports are imported before the guard records (a library that wraps
 # another's function on import, as torchvision does torch.manual_seed, does it before, not during a test).
 PRELOAD = ("numpy", "torch", "torchvision", "matplotlib", "math", "cnncourse")
+# Modules a preloaded package imports lazily and that then wrap its functions: torch._dynamo wraps
+# torch.manual_seed the first time anything (torchvision, an optimiser's step) imports it.
+LAZY_WRAPPERS = {"torch": ("torch._dynamo",)}
 SEGMENT_KINDS = ("visible", "hidden")
 _BEGIN, _END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 
@@ -156,7 +159,8 @@ def main(args: list[str]) -> None:
     cells = [compile_cell(cell) for cell in job["cells"]]
     timeout = float(job.get("timeout", 60))
     os.environ.setdefault("MPLBACKEND", "Agg")  # before matplotlib is imported: no window to open
-    for name in sorted(n for n in imported_names([c["source"] for c in job["cells"]]) if n.split(".")[0] in PRELOAD):
+    wanted = sorted(n for n in imported_names([c["source"] for c in job["cells"]]) if n.split(".")[0] in PRELOAD)
+    for name in wanted + [lazy for top in {n.split(".")[0] for n in wanted} for lazy in LAZY_WRAPPERS.get(top, ())]:
         try:
             importlib.import_module(name)
         except Exception:  # the notebook's own import will report it

@@ -137,3 +137,26 @@ def test_the_runner_refuses_to_start_without_a_job(bad: list[str]) -> None:
 
     with pytest.raises(SystemExit, match="usage: python -P -m cnncourse.tools.grading.kernel verdict"):
         verdict_runner.main(bad)
+
+
+def test_lazy_wrappers_are_imported_before_the_guard_records():
+    """torch._dynamo wraps torch.manual_seed when first imported (by torchvision, an optimiser): the runner imports
+    it before the strict guard records, so an honest test that trains is not failed as tampering."""
+    import subprocess
+    import sys
+
+    from cnncourse.tools.grading.verdict_runner import LAZY_WRAPPERS
+
+    script = ("import importlib, sys, torch\n"
+              "before = torch.manual_seed\n"
+              f"for name in {list(LAZY_WRAPPERS['torch'])!r}: importlib.import_module(name)\n"
+              "recorded = torch.manual_seed\n"
+              "import torchvision\n"
+              "net = torch.nn.Linear(2, 2); opt = torch.optim.SGD(net.parameters(), lr=0.1)\n"
+              "net(torch.zeros(1, 2)).sum().backward(); opt.step()\n"
+              "print(before is recorded, torch.manual_seed is recorded)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-500:]
+    wrapped_by_import, unchanged_after = done.stdout.split()
+    assert unchanged_after == "True", "torch.manual_seed changed after the runner's preload: add the module to LAZY_WRAPPERS"
+    assert wrapped_by_import == "False", "torch._dynamo no longer wraps torch.manual_seed: LAZY_WRAPPERS may be dropped"
