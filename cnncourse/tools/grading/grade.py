@@ -51,7 +51,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from cnncourse.settings import RUNS_FOLDER
+from cnncourse.settings import RETRAIN_VARIABLE, RUNS_FOLDER, retrain_forced
 from cnncourse.tools import compare
 from cnncourse.tools.grading import sandbox as sandboxing
 from cnncourse.tools.grading.gradebook import CourseSettings, assignment_layout, course_settings, export_grades, merge_results
@@ -144,6 +144,10 @@ def grade(assignment: str, *, course_dir: str | Path = ".", workers: int | None 
     """
     started = time.perf_counter()
     course = course_settings(course_dir)
+    if retrain_forced() and sandbox != "off":
+        raise ValueError(f"{RETRAIN_VARIABLE}=1 re-trains inside the grading kernel, which may not write the new runs "
+                         f"into the graded folder under a sandbox (asked: {sandbox!r}): unset {RETRAIN_VARIABLE} to "
+                         f"grade the saved runs, or re-train with --sandbox off on submissions you trust")
     if not isinstance(assignment, str) or not (course.root / "source" / assignment).is_dir():
         raise ValueError(f"unknown assignment {assignment!r}: expected a folder source/{assignment}/ in {course.root}")
     workers = default_workers() if workers is None else workers

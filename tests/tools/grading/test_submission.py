@@ -86,3 +86,18 @@ def test_feedback_leaves_out_the_saved_training_runs(tmp_path):
     (tmp_path / "helpers.py").write_text("x = 1\n")
     copied = {Path(path).relative_to(tmp_path).as_posix() for path in find_all_files(str(tmp_path), list(FEEDBACK_IGNORED))}
     assert copied == {"helpers.py"}, f"feedback would copy {sorted(copied)}; the runs/ folder must stay out of it"
+
+
+def test_retraining_refuses_a_sandbox_it_cannot_save_in(tmp_path, monkeypatch):
+    """CNNCOURSE_RETRAIN=1 under a sandbox: a clear refusal before anything is graded, naming what to do."""
+    import pytest
+
+    from cnncourse.tools.grading.grade import grade
+
+    course = tmp_path / "course"
+    (course / "source" / "a1").mkdir(parents=True)
+    (course / "submitted" / "alice" / "a1").mkdir(parents=True)
+    (course / "nbgrader_config.py").write_text("c = get_config()\n")
+    monkeypatch.setenv("CNNCOURSE_RETRAIN", "1")
+    with pytest.raises(ValueError, match=r"CNNCOURSE_RETRAIN=1 .*--sandbox off"):
+        grade("a1", course_dir=course, sandbox="namespaces", progress=False)
