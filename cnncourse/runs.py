@@ -28,16 +28,15 @@ import json
 import os
 import platform
 import re
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
 import cnncourse
+from cnncourse.checkpoints import write_atomically
 from cnncourse.runtime import get_device
 from cnncourse.settings import RUNS_FOLDER, autograding, current_budget, loads_saved_runs
 from cnncourse.train import History
@@ -131,7 +130,7 @@ def save_run(name: str, model: nn.Module, history: History | dict | None = None,
     """
     weights, meta = _paths(name, folder)
     weights.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(weights, lambda file: torch.save(_storage_state(model), file))
+    write_atomically(weights, lambda file: torch.save(_storage_state(model), file))
     shape = architecture(model)
     record = {
         "format": FORMAT,
@@ -146,7 +145,7 @@ def save_run(name: str, model: nn.Module, history: History | dict | None = None,
         "history": _history_dict(history),
     }
     text = json.dumps(record, indent=1)
-    _write_atomically(meta, lambda file: file.write(text.encode("utf-8")))
+    write_atomically(meta, lambda file: file.write(text.encode("utf-8")))
     return inspect_run(name, folder=folder)
 
 
@@ -312,19 +311,6 @@ def _storage_state(model: nn.Module) -> dict[str, torch.Tensor]:
                 value = value.to(torch.float16)
         state[key] = value.clone()
     return state
-
-
-def _write_atomically(path: Path, write: Callable[[Any], Any]) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _history_dict(history: History | dict | None) -> dict[str, list]:
