@@ -26,7 +26,7 @@ CORE_TERMS = ("свёртка", "шаг", "дополнение нулями", "
               "фильтр", "пулинг", "полносвязный слой", "функция активации", "переобучение", "аугментация",
               "пакетная нормализация", "остаточная связь", "перенос обучения", "дообучение")
 ANSWER = "<details><summary>Answer</summary>"
-QUESTION = re.compile(r"^\d+\. ", re.M)
+QUESTION = re.compile(r"^\*\*\d+\.\*\* ", re.M)  # "**1.** ...": a paragraph; inside a list item nbconvert leaves <details> empty
 MARKDOWN_LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
@@ -66,6 +66,11 @@ def test_exercises_with_answers_and_references(lecture: Path) -> None:
     assert answers == questions and exercises[0].count("</details>") == answers, \
         f"{lecture.name}: every exercise needs one revealable answer; {questions} questions, {answers} answers"
     assert any(re.search(r"^## References$", text, re.M) for text in cells), f"{lecture.name}: no '## References' section"
+    from nbconvert.filters.markdown import markdown2html  # the renderer of the lecture site
+
+    empty = len(re.findall(r"<details><summary>Answer</summary>\s*</details>", markdown2html(exercises[0])))
+    assert not empty, (f"{lecture.name}: {empty} answers render as an empty <details> on the site (the answer lands "
+                       f"outside it): keep a blank line around each answer, and questions out of lists")
 
 
 @pytest.mark.parametrize("notebook", ASSIGNMENTS, ids=lambda path: path.relative_to(REPO).as_posix())
