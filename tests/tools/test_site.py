@@ -490,3 +490,18 @@ def test_the_glossary_is_a_page_and_lectures_link_to_it(site_dir):
         text = page.read_text(encoding="utf-8")
         assert 'href="glossary.html"' in text and 'href="glossary.md"' not in text, \
             f"{page.name} should link glossary.html (the rendered glossary), not the Markdown file"
+
+
+def test_a_revealable_answer_keeps_its_text_inside_details(tmp_path):
+    """An exercise answer (<details>, Markdown, </details>) is exported with its text inside the <details>."""
+    import nbformat
+
+    from cnncourse.tools.site.pages import exporter, write_page
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
+        "# A lecture\n\n**1.** Why?\n\n<details><summary>Answer</summary>\n\nBecause *this* holds.\n\nA second line.\n\n</details>\n")])
+    page = write_page(nb, "course/01_a.ipynb", tmp_path, set(), exporter(), kind="lecture", note="", course_title="T")
+    text = (tmp_path / page.href).read_text(encoding="utf-8")
+    inside = re.search(r"<details><summary>Answer</summary>(.*?)</details>", text, re.S)
+    assert inside and "Because <em>this</em> holds." in inside.group(1) and "A second line." in inside.group(1), \
+        f"the answer should be inside its <details>, the page has: {inside.group(0) if inside else 'no <details>'}"

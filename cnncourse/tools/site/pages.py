@@ -20,6 +20,7 @@ from pathlib import Path
 
 import jinja2
 from nbconvert import HTMLExporter
+from nbconvert.filters.markdown_mistune import markdown2html_mistune
 from nbformat.notebooknode import NotebookNode
 
 from cnncourse.tools.site.widgets import freeze_widgets
@@ -128,6 +129,7 @@ def write_page(nb: NotebookNode, relative: str, staging: Path, hrefs: set[str], 
     nb.metadata["title"] = title
     freeze_widgets(nb)
     _offline_animations(nb)
+    _self_contained_details(nb)
     depth = href.count("/")
     resources = {"cnncourse": {"index_href": "../" * depth + "index.html", "course_title": course_title,
                                "note": note, "banner": smoke_banner(found) if budget == "smoke" else ""}}
@@ -192,6 +194,25 @@ def _page_link(match: re.Match, relative: str, hrefs: set[str]) -> str:
     if target.replace(os.sep, "/") not in hrefs:
         return match.group(0)
     return f'href="{match.group(1)}.html{match.group(3) or ""}"'
+
+
+# A revealable answer in a lecture: <details><summary>…</summary>, Markdown, </details>, blank lines between.
+_DETAILS = re.compile(r"<details><summary>(?P<summary>.*?)</summary>\s*\n\n(?P<body>.*?)\n\s*</details>", re.S)
+
+
+def _self_contained_details(nb: NotebookNode) -> None:
+    """Render each ``<details>`` answer's Markdown in place, as one HTML block without blank lines.
+
+    The exporter re-parses every HTML block on its own (to embed images), which closes a
+    ``<details>`` right after its summary and leaves the answer outside it, always shown.
+    """
+    def render(match: re.Match) -> str:
+        body = re.sub(r"\n\s*\n", "\n", markdown2html_mistune(match.group("body")).strip())
+        return f"<details><summary>{match.group('summary')}</summary>\n{body}\n</details>"
+
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and "<details>" in cell.source:
+            cell.source = _DETAILS.sub(render, cell.source)
 
 
 def _offline_animations(nb: NotebookNode) -> None:
