@@ -244,8 +244,9 @@ def release() -> None:
 class _OneSlotPool:
     """What ``grade_submission`` needs of a pool, for one job on this worker: its folder, gradebook, slot."""
 
-    def __init__(self, root: Path, template: Path, slot_index: int) -> None:
+    def __init__(self, root: Path, template: Path, slot_index: int, uid_base: int) -> None:
         self.root, self.template, self.index = root, template, slot_index
+        self.uid_base = uid_base  # sandbox user id = uid_base + slot (workers sharing a machine need other slots)
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         self.threads = max(1, cores)  # one job at a time per worker: the kernel may use every core it was given
 
@@ -327,7 +328,7 @@ def run(job: Job) -> JobResult:
         grading = GradingRun(course, job.assignment, replace(job.options, mode=mode), references, progress=False)
         grading_root = root / "grading"
         grading_root.mkdir(mode=0o711)
-        pool = _OneSlotPool(grading_root, course_root / "gradebook.db", worker_slot())
+        pool = _OneSlotPool(grading_root, course_root / "gradebook.db", worker_slot(), grading.options.uid_base)
         outcome = grade_submission(grading, pool, job.student, file_hashes(grading.submitted(job.student)))  # type: ignore[arg-type]
         autograded = _read_files(outcome.autograded) if outcome.autograded is not None else {}
         events = outcome.folder / "events.jsonl"
