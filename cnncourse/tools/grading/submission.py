@@ -244,11 +244,6 @@ def grade_submission(run: GradingRun, pool: WorkerPool, student: str, hashes_bef
         env = _prepare_folder(run, pool, student, folder, slot.index, notes)
         reply = slot.grade({"folder": str(folder), "assignment": run.assignment, "student": student, "env": env},
                            timeout=run.options.submission_timeout)
-        if sandboxing.own_user_ids(run.options.mode):
-            left = clean_up_uid(pool.uid_base + slot.index)
-            if left:
-                notes.append("the kernel left behind, and the grader removed: " + ", ".join(left[:10])
-                             + (f" and {len(left) - 10} more" if len(left) > 10 else ""))
         tail = (reply or {}).get("error", "")
         if reply is None:
             notes.append(f"grading took longer than {run.options.submission_timeout:.0f} s (or the grading worker "
@@ -258,6 +253,11 @@ def grade_submission(run: GradingRun, pool: WorkerPool, student: str, hashes_bef
         if results is not None and reply is not None:  # the second, independent verdict (verdict.py)
             limit = min(run.options.submission_timeout, 2 * (time.perf_counter() - started) + run.options.timeout + 30)
             notes += verdict_pass(folder, run.assignment, student, results, timeout=run.options.timeout, limit=limit)
+        if sandboxing.own_user_ids(run.options.mode):  # after both passes ran as the sandbox user
+            left = clean_up_uid(pool.uid_base + slot.index)
+            if left:
+                notes.append("the kernel left behind, and the grader removed: " + ", ".join(left[:10])
+                             + (f" and {len(left) - 10} more" if len(left) > 10 else ""))
         for notebook in run.references:
             if results is not None and not (autograded / f"{notebook}.ipynb").is_file():
                 reason = tail or "nbgrader could not grade it"
