@@ -88,6 +88,9 @@ def connect(cluster: str, *, workers: int, security: Any = None) -> Iterator[Any
     except (OSError, TimeoutError) as err:
         raise RuntimeError(f"cannot reach the Dask scheduler at {cluster!r} ({err}); start it first "
                            "(README, Grading on a cluster) or grade without --cluster") from None
+    except (TypeError, ValueError) as err:  # e.g. a tls:// address without a TLS configuration
+        raise RuntimeError(f"cannot connect to the Dask scheduler at {cluster!r}: {err} (a tls:// address needs "
+                           "Dask's TLS settings, see README, Grading on a cluster)") from None
     with client:
         try:
             client.wait_for_workers(1, timeout=WORKER_WAIT)
