@@ -17,6 +17,8 @@ import sys
 import textwrap
 from collections.abc import Sequence
 
+from cnncourse.settings import BUDGETS  # torch-free: --help stays instant
+
 
 def _doctor(args: argparse.Namespace) -> int:
     from cnncourse.tools.doctor import doctor_lines
@@ -183,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     site = commands.add_parser("site", help="build the lectures and student notebooks into a static HTML site",
                                description=_DESCRIPTIONS["site"], formatter_class=_HelpFormatter)
     site.add_argument("--out", default="_site", metavar="DIR", help="the site folder (default: _site)")
-    site.add_argument("--budget", choices=("smoke", "full"), default="smoke",
+    site.add_argument("--budget", choices=BUDGETS, default="smoke",
                       help="the lectures' training budget (default: smoke, minutes on a CPU)")
     site.add_argument("--timeout", type=float, default=600, metavar="S", help="seconds per cell (default 600)")
     site.add_argument("--jobs", type=int, default=2, metavar="N", help="lectures executed at a time (default 2)")
