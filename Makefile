@@ -36,7 +36,7 @@ course: $(VENV)/.installed
 
 # Every test, the notebooks included (13-16 min on 2 CPU cores); the 15 slowest are listed at the end.
 test: $(VENV)/.installed
-	CNNCOURSE_BUDGET=smoke $(BIN)/python -m pytest --nbval-lax --durations=15 tests source course
+	CNNCOURSE_BUDGET=smoke $(BIN)/python -m pytest --nbval-lax --durations=15 source tests course
 
 # The quick part: no test marked slow (none trains a model or executes a notebook), no notebooks.
 test-fast: $(VENV)/.installed

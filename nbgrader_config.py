@@ -36,3 +36,29 @@ c.GenerateFeedback.preprocessors = [
     "cnncourse.tools.feedback.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+
+# Saved training runs (runs/ beside a notebook, cnncourse.runs) are the student's own work and the
+# instructor's reference runs are the instructor's: running a notebook in source/ saves runs there.
+# nbgrader copies every non-notebook file of source/NAME into release/NAME (generate_assignment) and
+# over each student's files while autograding. So: generate_assignment never copies runs/, and
+# autograding never overwrites a student's runs/ with the instructor's (nor adds them where a student
+# has none). The list is read when nbgrader starts, from source/*/runs/ beside this file.
+_RUNS = "runs"  # cnncourse.settings.RUNS_FOLDER (tests/tools/test_release.py checks they agree)
+_IGNORED = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]  # nbgrader's default CourseDirectory.ignore
+c.GenerateAssignmentApp.CourseDirectory.ignore = _IGNORED + [_RUNS]
+
+
+def _instructor_runs(root):
+    """{assignment: [runs/... files, relative to source/assignment]} for every assignment with saved runs."""
+    found = {}
+    source = os.path.join(root, "source")
+    for assignment in sorted(os.listdir(source)) if os.path.isdir(source) else []:
+        runs = os.path.join(source, assignment, _RUNS)
+        files = [os.path.relpath(os.path.join(folder, name), os.path.join(source, assignment))
+                 for folder, _, names in os.walk(runs) for name in names]
+        if files:
+            found[assignment] = sorted(files)
+    return found
+
+
+c.Autograde.exclude_overwriting = _instructor_runs(os.path.dirname(os.path.abspath(__file__)))

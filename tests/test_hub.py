@@ -53,8 +53,10 @@ EXCHANGE_MODE = 0o1777  # rwx for everyone (nbgrader's docs: chmod ugo+rw) plus 
 # What bob's notebook gets wrong, by nbgrader grade id, and the test cell that pays for it.
 BOB_LOSES = {
     "test_tiles_exactly": "the tiles_exactly answer does not compile (a missing parenthesis)",
-    "test_receptive_field": "receptive_field right on the visible tests, but it never raises ValueError (hidden tests)",
+    "test_tiles_exactly_errors": "the same answer, in the cell that checks its ValueErrors",
+    "test_receptive_field_errors": "receptive_field right on every count, but it raises ValueError only for a malformed layer, never for zeros (hidden tests)",
     "test_max_pool2d": "the max_pool2d answer cell was deleted",
+    "test_max_pool2d_errors": "the same deleted cell, in the cell that checks its ValueErrors",
 }
 STEP_TIMEOUT = 300  # seconds for one command; grading both submissions takes about a minute on 2 busy cores
 
@@ -234,7 +236,7 @@ def test_the_instructor_collects_one_submission_per_student(round_trip: RoundTri
 def test_the_instructors_answers_get_every_automatic_point(round_trip: RoundTrip) -> None:
     grades = round_trip.grades[GOOD]
     points = auto_points(grades)
-    assert len(points) == 9, f"assignment 1 has 9 autograded test cells, the gradebook lists {sorted(points)}"
+    assert len(points) == 27, f"assignment 1 has 27 autograded test cells, the gradebook lists {sorted(points)}"
     lost = {cell: got for cell, got in points.items() if got[0] != got[1]}
     assert not lost, f"{GOOD} submitted the instructor's answers and should pass every test; (score, max) lost: {lost}"
     by_hand = {g["name"]: g["max_score"] for g in grades if g["cell_type"] == "markdown"}
@@ -255,8 +257,8 @@ def test_the_broken_notebook_loses_exactly_the_broken_tasks(round_trip: RoundTri
                              f"the rest:\nexpected {expected}\ngot      {got}")
     good = total(round_trip.grades[GOOD])
     lost = sum(most for cell, (_, most) in points.items() if cell in BOB_LOSES)
-    assert total(round_trip.grades[BROKEN]) == good - lost == 60, \
-        f"{BROKEN} should score {GOOD}'s {good} less {lost} = 60, got {total(round_trip.grades[BROKEN])}"
+    assert total(round_trip.grades[BROKEN]) == good - lost == 80, \
+        f"{BROKEN} should score {GOOD}'s {good} less {lost} = 80, got {total(round_trip.grades[BROKEN])}"
 
 
 def test_the_grading_table_and_the_csv_agree_with_the_gradebook(round_trip: RoundTrip) -> None:

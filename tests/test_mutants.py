@@ -12,7 +12,9 @@ An answer cell that cannot be mutated usefully (a training call whose result is
 checked through the saved run) is listed as ``{"cell": "<grade_id>", "exempt": "<why>"}``.
 
 How it runs: one kernel per assignment, in a copy of the assignment folder
-(budget ``smoke``). The instructor notebook is executed in order up to the last
+(budget ``smoke``, as under ``nbgrader autograde``: training cells load the runs
+the instructor notebook saved in source/ when nbval ran it first in ``make
+test``, and train where there are none). The instructor notebook is executed in order up to the last
 test cell any mutant names, and every cell must run without error (the
 instructor version is right). Then, for each mutant, the mutated answer cell is
 executed, each listed test cell must raise, and the original answer cell is
@@ -30,6 +32,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
+from cnncourse.settings import NBGRADER_VARIABLE
 
 from pipeline_helpers import REPO, all_assignments
 
@@ -101,7 +105,7 @@ class Kernel:
     def __init__(self, cwd: Path) -> None:
         from jupyter_client.manager import start_new_kernel
 
-        env = {**os.environ, "CNNCOURSE_BUDGET": "smoke", "MPLBACKEND": "Agg"}
+        env = {**os.environ, "CNNCOURSE_BUDGET": "smoke", "MPLBACKEND": "Agg", NBGRADER_VARIABLE: "autograde"}
         self.manager, self.client = start_new_kernel(kernel_name="python3", cwd=str(cwd), env=env)
 
     def run(self, code: str) -> str | None:
@@ -153,7 +157,7 @@ def session_for(assignment: str, sessions: dict[str, Session], tmp_path_factory)
         sessions.pop(other).kernel.stop()
     path = notebook_of(assignment)
     folder = tmp_path_factory.mktemp(f"mutants-{assignment}") / assignment
-    shutil.copytree(path.parent, folder, ignore=shutil.ignore_patterns("runs", ".ipynb_checkpoints"))
+    shutil.copytree(path.parent, folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     notebook = nbformat.read(path, as_version=4)
     mutants, _ = read_mutants(assignment)
     needed = {test for mutant in mutants for test in mutant.fails}

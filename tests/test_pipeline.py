@@ -11,10 +11,13 @@ code), export; and, for the fixture, validate. All grading state lives in pytest
 from __future__ import annotations
 
 import csv
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from cnncourse.settings import RUNS_FOLDER
 
 from pipeline_helpers import FIXTURE, Assignment, all_assignments, assignment_params, cell_sources, html_text
 from pipeline_helpers import make_course, read_grades, run_nbgrader, secret_lines
@@ -71,6 +74,12 @@ def grade_once(assignment: Assignment, tmp_path_factory: pytest.TempPathFactory)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(versions[student], encoding="utf-8")
             (target.parent / "timestamp.txt").write_text("2024-01-15 12:00:00.000000 UTC", encoding="utf-8")
+    # alice hands in her runs with the notebook, as a student who trained does: the runs the instructor
+    # notebook saved when it ran in source/ (nbval runs source/ first in `make test`). Without them (this
+    # file run alone), her training cells train in the smoke budget while grading, as before.
+    runs = assignment.folder / RUNS_FOLDER
+    if runs.is_dir():
+        shutil.copytree(runs, course / "submitted" / "alice" / name / RUNS_FOLDER)
     run_nbgrader(course, "autograde", name, "--force")
     run_nbgrader(course, "generate_feedback", name, "--force")
     run_nbgrader(course, "export")

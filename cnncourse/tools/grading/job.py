@@ -25,6 +25,7 @@ cluster; nothing here imports Dask).
 from __future__ import annotations
 
 import atexit
+import fnmatch
 import importlib.metadata
 import json
 import os
@@ -42,8 +43,8 @@ from typing import Any
 import cnncourse
 from cnncourse.tools.grading import sandbox as sandboxing
 from cnncourse.tools.grading.gradebook import CourseSettings, merge_results, snapshot_gradebook
-from cnncourse.tools.grading.submission import (GradingOptions, GradingRun, Outcome, Slot, digest, file_hashes,
-                                                grade_submission)
+from cnncourse.tools.grading.submission import (SOURCE_SKIPPED, GradingOptions, GradingRun, Outcome, Slot, digest,
+                                                file_hashes, grade_submission)
 
 VERSIONED = ("cnncourse", "nbgrader", "torch")  # a worker with another version of any of these refuses the job
 SLOT_VARIABLE = "CNNCOURSE_GRADING_SLOT"  # a worker's slot number (sandbox user id, GPU), where its launcher sets it
@@ -168,13 +169,14 @@ def gradebook_template(course: CourseSettings, assignment: str) -> bytes:
         return path.read_bytes()
 
 
-def _read_files(folder: Path, *, skip_notebooks: bool = False) -> dict[str, bytes]:
+def _read_files(folder: Path, *, skip: tuple[str, ...] = (".*", "__pycache__")) -> dict[str, bytes]:
+    """Every plain file under ``folder`` by relative path, except links and any whose path has a part matching ``skip``."""
     files = {}
     for path in sorted(folder.rglob("*")):
         relative = path.relative_to(folder)
-        if any(part.startswith(".") or part == "__pycache__" for part in relative.parts):
+        if any(fnmatch.fnmatch(part, pattern) for part in relative.parts for pattern in skip):
             continue
-        if path.is_symlink() or not path.is_file() or (skip_notebooks and path.suffix == ".ipynb"):
+        if path.is_symlink() or not path.is_file():
             continue
         files[relative.as_posix()] = path.read_bytes()
     return files
@@ -197,7 +199,7 @@ def pack(run: GradingRun, student: str, hashes: dict[str, str], *, template: byt
             files[path.relative_to(submitted).as_posix()] = path.read_bytes()
     references = {name: json.dumps(nb).encode() for name, nb in run.references.items()}
     return Job(assignment=run.assignment, student=student, submission=files,
-               source=_read_files(course.root / "source" / run.assignment, skip_notebooks=True),
+               source=_read_files(course.root / "source" / run.assignment, skip=SOURCE_SKIPPED),
                config=course.config_file.read_text(encoding="utf-8"), course_id=course.course_id,
                references=references, options=run.options, hashes=dict(hashes), gradebook=template,
                versions=versions())

@@ -29,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from cnncourse.settings import data_root
+from cnncourse.settings import RUNS_FOLDER, data_root
 from cnncourse.tools import compare
 from cnncourse.tools.grading import sandbox as sandboxing
 from cnncourse.tools.grading.gradebook import CourseSettings, read_results, snapshot_gradebook
@@ -37,6 +37,11 @@ from cnncourse.tools.grading.links import copy_without_links
 from cnncourse.tools.grading.uids import clean_up_uid, reserve_uids
 from cnncourse.tools.grading.verdict import verdict_pass
 from cnncourse.tools.grading.worker import WorkerProcess
+
+# What of source/NAME a grading folder never gets: the notebooks (the gradebook holds their cells), hidden
+# files, and the instructor's own saved runs (running a notebook in source/ saves them there; nbgrader's
+# autograde would copy them over the student's runs/, giving every student the instructor's weights).
+SOURCE_SKIPPED = ("*.ipynb", ".ipynb_checkpoints", "__pycache__", ".*", RUNS_FOLDER)
 
 EVENT_WORDS = {"tamper": "tampering", "timeout": "timeout", "dead_kernel": "dead kernel", "killed": "killed kernel",
                "output_limit": "output limit", "clear_output_ignored": "cleared output", "removed_links": "links",
@@ -283,7 +288,7 @@ def _prepare_folder(run: GradingRun, pool: WorkerPool, student: str, folder: Pat
     shutil.copyfile(pool.template, folder / "gradebook.db")
     (folder / "gradebook.db").chmod(0o600)
     shutil.copytree(course.root / "source" / assignment, folder / "source" / assignment, symlinks=True,
-                    ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints", "__pycache__", ".*"))
+                    ignore=shutil.ignore_patterns(*SOURCE_SKIPPED))
     (folder / "source").chmod(0o700)
     skipped = copy_without_links(run.submitted(student), folder / "submitted" / student / assignment)
     if skipped:

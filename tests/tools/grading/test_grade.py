@@ -348,8 +348,16 @@ def test_a_second_run_grades_only_what_is_new_or_changed(graded_corpus: Graded) 
 
 
 def test_the_manifest_records_run_files_and_the_table_names_identical_ones(tmp_path: Path) -> None:
-    """Two students hand in the same runs/lenet.pt (a third trained their own): a note for both, in the manifest too."""
+    """Two students hand in the same runs/lenet.pt (a third trained their own): a note for both, in the manifest too.
+
+    The instructor ran the notebook in source/ too, which saved their own runs there: grading never
+    puts those over a student's runs, nor beside them.
+    """
     course = make_course(tmp_path / "course", (FIXTURE, FIXTURE_SOURCE / FIXTURE))
+    instructor_runs = course / "source" / FIXTURE / "runs"
+    instructor_runs.mkdir()
+    (instructor_runs / "lenet.pt").write_bytes(b"the instructor's weights")
+    (instructor_runs / "vgg.pt").write_bytes(b"the instructor's other weights")
     cases = [corpus.Case(FIXTURE, name, "a right submission", {"base": "solutions"}) for name in ("alice", "bob", "carol")]
     submit(course, FIXTURE, cases)
     for student, weights in {"alice": b"weights-1", "bob": b"weights-1", "carol": b"weights-2"}.items():
@@ -361,6 +369,11 @@ def test_the_manifest_records_run_files_and_the_table_names_identical_ones(tmp_p
     assert "runs/lenet.pt identical to alice's" in notes["bob"], notes
     assert not any("identical" in note for note in notes["carol"]), notes
     assert "alice: runs/lenet.pt identical to bob's" in report.table(), report.table()
+    for student, weights in {"alice": b"weights-1", "carol": b"weights-2"}.items():
+        graded_runs = course / "autograded" / student / FIXTURE / "runs"
+        assert sorted(p.name for p in graded_runs.iterdir()) == ["lenet.pt"], (
+            f"{student}'s graded runs/ should hold only what they submitted, got {sorted(graded_runs.iterdir())}")
+        assert (graded_runs / "lenet.pt").read_bytes() == weights, f"{student}'s runs/lenet.pt was replaced while grading"
     manifest = json.loads((course / "autograded" / ".cnncourse" / f"{FIXTURE}.json").read_text(encoding="utf-8"))
     recorded = {s: e["runs"] for s, e in manifest["students"].items()}
     assert recorded == {"alice": {"runs/lenet.pt": hashlib.sha256(b"weights-1").hexdigest()},

@@ -123,3 +123,15 @@ def test_a_worker_without_a_sandbox_refuses_unless_the_instructor_insists(course
     assert done.returncode == 0, done.stderr[-2000:]
     assert "refused the job: its strongest sandbox is 'off'" in done.stdout and "--sandbox off" in done.stdout, \
         done.stdout
+
+
+def test_the_instructors_own_runs_never_travel_with_a_job(course: Path) -> None:
+    """Running a notebook in source/ saves the instructor's runs there; a job carries the submission's, never those."""
+    runs = course / "source" / FIXTURE / "runs"
+    runs.mkdir()
+    try:
+        (runs / "lenet.pt").write_bytes(b"the instructor's weights")
+        job = packed(course, "good")
+        assert not [name for name in job.source if name.startswith("runs/")], sorted(job.source)
+    finally:
+        shutil.rmtree(runs)
