@@ -41,7 +41,8 @@ from cnncourse.tools.grading.worker import WorkerProcess
 EVENT_WORDS = {"tamper": "tampering", "timeout": "timeout", "dead_kernel": "dead kernel", "killed": "killed kernel",
                "output_limit": "output limit", "clear_output_ignored": "cleared output", "removed_links": "links",
                "error": "execution error", "exit": "sys.exit", "answer_error": "error in an answer",
-               "test_result": "result in a test cell", "wrote_files": "files written by a test"}
+               "test_result": "result in a test cell", "wrote_files": "files written by a test",
+               "challenge_score": "challenge score"}
 
 
 @dataclass(frozen=True)
