@@ -232,5 +232,6 @@ def read_facts(notebook: dict[str, Any], metadata_key: str) -> dict[str, dict[st
         meta = cell.get("metadata", {})
         grade_id = meta.get("nbgrader", {}).get("grade_id")
         if is_challenge(grade_id) and isinstance(meta.get(metadata_key), dict):
-            found[grade_id] = facts_from_value(meta[metadata_key].get("facts"))
+            stored = meta[metadata_key].get("facts")  # a NotebookNode when read with nbformat: a plain dict here
+            found[grade_id] = facts_from_value(dict(stored) if isinstance(stored, dict) else stored)
     return found

@@ -295,3 +295,5 @@ def test_facts_are_read_only_from_challenge_cells_of_the_grader() -> None:
                     {"metadata": {"nbgrader": {"grade_id": "test_a"}, METADATA_KEY: {"facts": {"params": 9}}}},
                     {"metadata": {"nbgrader": {"grade_id": "challenge_model"}}}]}
     assert read_facts(nb, METADATA_KEY) == {"challenge_score": {"params": 5.0}}
+    assert read_facts(nbformat.from_dict(nb), METADATA_KEY) == {"challenge_score": {"params": 5.0}}, \
+        "a notebook read with nbformat holds NotebookNodes, not dicts"
