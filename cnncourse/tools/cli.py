@@ -51,6 +51,12 @@ def _grade(args: argparse.Namespace) -> int:
     print(report.table())
     if args.export:
         print(f"grades written to {export_grades(args.assignment, args.export, course_dir=args.course_dir)}")
+        boards = report.leaderboards()
+        if boards:
+            from cnncourse.tools.grading.challenge import leaderboard_path, write_leaderboard
+
+            path = write_leaderboard(leaderboard_path(args.export), boards, args.assignment)
+            print(f"leaderboard written to {path}")
     if args.feedback:
         return generate_feedback(args.assignment, course_dir=args.course_dir)
     return 0
@@ -159,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--max-output-bytes", type=int, default=10_000_000, help="most output one cell may print")
     grade.add_argument("--sandbox", default="auto", help="auto, full, namespaces, user or off (see README)")
     grade.add_argument("--force", action="store_true", help="regrade submissions that did not change")
-    grade.add_argument("--export", metavar="CSV", help="also write the grades to this CSV file")
+    grade.add_argument("--export", metavar="CSV", help="also write the grades to this CSV file (and, for an "
+                       "assignment with challenge cells, their leaderboard to CSV's name + '-leaderboard')")
     grade.add_argument("--feedback", action="store_true", help="also run nbgrader generate_feedback")
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
     grade.add_argument("--course-dir", default=".", help="the nbgrader course directory (default: .)")

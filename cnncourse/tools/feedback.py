@@ -29,6 +29,7 @@ from nbconvert.preprocessors import Preprocessor
 from nbformat.notebooknode import NotebookNode
 from traitlets import Bool, Unicode
 
+from cnncourse.tools.grading.challenge import is_challenge
 from cnncourse.tools.grading.verdict import METADATA_KEY as VERDICT_KEY
 
 BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
@@ -96,11 +97,14 @@ def _verdict_outputs(cell: NotebookNode, source: str, secrets: set[str]) -> list
     meta = cell.metadata.get("nbgrader", {})
     verdict = cell.metadata.get(VERDICT_KEY, {})
     score, points = meta.get("score"), meta.get("points")
+    scaled = is_challenge(meta.get("grade_id"))  # scored on a scale: it passes when it ran, whatever its points
+    ran = score is not None and not any(o.get("output_type") == "error" for o in cell.get("outputs", []))
     passed = verdict["passed"] if isinstance(verdict.get("passed"), bool) else \
-        (score is not None and points is not None and float(score) >= float(points) > 0)
+        (ran if scaled else score is not None and points is not None and float(score) >= float(points) > 0)
     worth = f" ({float(score or 0):g} of {float(points):g} points)" if points is not None else ""
     if passed:
-        return [nbformat.v4.new_output("stream", name="stdout", text=f"Test passed{worth}.\n")]
+        text = f"Challenge scored{worth}.\n" if scaled else f"Test passed{worth}.\n"
+        return [nbformat.v4.new_output("stream", name="stdout", text=text)]
     message = str(verdict["message"] if "passed" in verdict else _visible_error(cell, source))[:300]
     if not message or _scrub_text(message, secrets) != message:
         message = "a check failed; hidden checks do not show their code or message"

@@ -55,6 +55,7 @@ from cnncourse.settings import RETRAIN_VARIABLE, RUNS_FOLDER, retrain_forced
 from cnncourse.tools import compare
 from cnncourse.tools.grading import sandbox as sandboxing
 from cnncourse.tools.grading.gradebook import CourseSettings, assignment_layout, course_settings, export_grades, merge_results
+from cnncourse.tools.grading.challenge import is_challenge, read_facts
 from cnncourse.tools.grading.copies import copy_notes, run_files
 from cnncourse.tools.grading.links import remove_links
 from cnncourse.tools.grading.report import GradingReport, SubmissionResult
@@ -312,6 +313,8 @@ def _results(run: GradingRun, students: list[str], outcomes: dict[str, Outcome],
     from nbgrader.api import Gradebook, MissingEntry
 
     results = []
+    challenges = any(is_challenge(cell.metadata.get("nbgrader", {}).get("grade_id"))
+                     for nb in run.references.values() for cell in nb.cells)
     with Gradebook(run.course.db_url, run.course.course_id) as gb:
         for student in students:
             outcome = outcomes.get(student)
@@ -331,8 +334,22 @@ def _results(run: GradingRun, students: list[str], outcomes: dict[str, Outcome],
                     if grade.cell.cell_type == "code":
                         result.cells[grade.name] = float(grade.score)
                     result.manual += bool(grade.needs_manual_grade)
+            if challenges:
+                result.facts = _challenge_facts(run.course.folder("autograded", student, run.assignment))
             results.append(result)
     return results
+
+
+def _challenge_facts(folder: Path) -> dict[str, dict[str, float]]:
+    """What the verdict pass measured for each challenge cell, as stored in the autograded notebooks of ``folder``."""
+    from cnncourse.tools.grading.verdict import METADATA_KEY
+
+    facts: dict[str, dict[str, float]] = {}
+    for path in sorted(folder.glob("*.ipynb")):
+        notebook, _ = compare.read_notebook(path)
+        if notebook is not None:
+            facts.update(read_facts(notebook, METADATA_KEY))
+    return facts
 
 
 def _warnings(course: CourseSettings, mode: str) -> list[str]:

@@ -2,14 +2,17 @@
 
 Scope: two plain records, ``SubmissionResult`` (one student) and
 ``GradingReport`` (one run), and the text table printed at the end of a run:
-scores, the share of the cohort that passed each test cell, and the
-submissions that need an instructor's attention, with the reason in words.
+scores, the share of the cohort that passed each test cell, the
+leaderboard of each challenge cell (``cnncourse.tools.grading.challenge``),
+and the submissions that need an instructor's attention, with the reason in words.
 """
 
 from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass, field
+
+from cnncourse.tools.grading.challenge import Entry, is_challenge, leaderboard, leaderboard_table
 
 
 @dataclass
@@ -25,6 +28,7 @@ class SubmissionResult:
         manual: how many answers still need grading by hand.
         notes: sentences for the "needs attention" part of the table.
         seconds: wall-clock time of the grading (0 for unchanged).
+        facts: per challenge cell, what the verdict pass measured (accuracy, params, macs), for the leaderboard.
     """
 
     student: str
@@ -35,6 +39,7 @@ class SubmissionResult:
     manual: int = 0
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    facts: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -90,6 +95,21 @@ class GradingReport:
         return {cell: sum(r.cells.get(cell, 0) >= points for r in self.results) / len(self.results)
                 for cell, points in self.test_cells.items()}
 
+    def leaderboards(self) -> dict[str, list[Entry]]:
+        """Per challenge cell (``is_challenge``), the students ranked by its points, then by their facts.
+
+        Example:
+            >>> report = GradingReport("07", [SubmissionResult("ann", "graded", 70, 100, {"challenge_score": 10},
+            ...                                                facts={"challenge_score": {"accuracy": 0.9}}),
+            ...                               SubmissionResult("bo", "graded", 60, 100, {"challenge_score": 6.5})],
+            ...                        test_cells={"test_x": 50, "challenge_score": 10}, workers=1, sandbox="off", seconds=1)
+            >>> [(e.rank, e.student, e.points) for e in report.leaderboards()["challenge_score"]]
+            [(1, 'ann', 10.0), (2, 'bo', 6.5)]
+        """
+        return {cell: leaderboard({r.student: r.cells.get(cell, 0.0) for r in self.results},
+                                  {r.student: r.facts[cell] for r in self.results if r.facts.get(cell)}, points)
+                for cell, points in self.test_cells.items() if is_challenge(cell)}
+
     def attention(self) -> list[SubmissionResult]:
         """The submissions with notes (failed, tampered, timed out, edited, ...) (see the class's example)."""
         return [r for r in self.results if r.notes or r.status == "failed"]
@@ -117,6 +137,8 @@ class GradingReport:
             lines.append(f"{'test cell':<{cell_width}}  {'points':>6}  passed by")
             for cell, rate in self.pass_rates().items():
                 lines.append(f"{cell:<{cell_width}}  {format_points(self.test_cells[cell]):>6}  {rate:6.0%}")
+        for cell, entries in self.leaderboards().items():
+            lines += ["", leaderboard_table(cell, entries)]
         attention = self.attention()
         lines.append("")
         lines.append("needs attention: none" if not attention else f"needs attention ({len(attention)}):")

@@ -33,7 +33,11 @@ notebook with a duplicated graded cell.)
   ``clear_output`` during a test cell is ignored, so an error stays visible;
 - results and displays (``execute_result``, ``display_data``) are dropped
   from test cells: nbgrader reads a test cell's first result as its score,
-  and a test's score must come from pass or fail (a result is noted);
+  and a test's score must come from pass or fail (a result is noted). A
+  challenge cell (``cnncourse.tools.grading.challenge``) is scored on a scale
+  by its one result: it is kept, last, when it is a plain number from 0 to
+  the cell's points and the cell raised nothing; a cell without such a
+  result fails (nbgrader would give full points for a missing or non-numeric one);
 - files written or changed in the working folder once the first test cell
   has started are removed afterwards (hidden tests had run in the kernel by
   then; such files would reach feedback), and writing during a test is noted;
@@ -41,7 +45,7 @@ notebook with a duplicated graded cell.)
   removed before nbgrader (as the instructor) writes or changes anything there;
 - what happened goes to ``report_file`` (JSON lines), for the grading table.
 
-Size: one piece, a little over 400 lines: SafeExecute's safeguards share one
+Size: one piece, under 500 lines: SafeExecute's safeguards share one
 cell loop, and the two small sanitizing steps sit beside it because the
 grading config swaps all three into nbgrader together.
 """
@@ -64,6 +68,8 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import DeduplicateIds, Execute, OverwriteCells
 from traitlets import Bool, Float, Integer, Unicode
+
+from cnncourse.tools.grading.challenge import is_challenge, points_from_text
 
 GUARD_EXPRESSION = "__import__('cnncourse.tools.grading.tamper', fromlist=['restore_report']).restore_report()"
 NOTE_PREFIX = "Grader: "
@@ -224,17 +230,43 @@ class SafeExecute(Execute):
         if notes:
             text = "".join(f"{NOTE_PREFIX}{note}\n" for note in notes)
             cell.outputs.insert(0, NotebookNode(output_type="stream", name="stdout", text=text))
+        if is_test and is_challenge(grade_id) and not utils.is_solution(cell):
+            self._challenge_score(cell, index, grade_id)
         return cell, resources
 
     # -- output handling ---------------------------------------------------------
 
     def _test_outputs_only(self, cell: NotebookNode, index: int, grade_id: str | None) -> None:
-        """Drop results and displays from a test cell: nbgrader would read the first result as its score."""
+        """Drop results and displays from a test cell: nbgrader would read the first result as its score.
+
+        A challenge cell's results are set aside for ``_challenge_score``, which decides what nbgrader reads.
+        """
         kept = [o for o in cell.outputs if o.get("output_type") not in ("execute_result", "display_data")]
-        if any(o.get("output_type") == "execute_result" for o in cell.outputs):
+        results = [o for o in cell.outputs if o.get("output_type") == "execute_result"]
+        if is_challenge(grade_id) and not utils.is_solution(cell):
+            self._challenge_results = results
+        elif results:
             self._event(index, grade_id, "test_result", "the test cell produced a result (execute_result), which "
                         "nbgrader would read as its score; it was removed: the score comes from pass or fail")
         cell.outputs = kept
+
+    def _challenge_score(self, cell: NotebookNode, index: int, grade_id: str) -> None:
+        """Put a challenge cell's one numeric result back, last, or fail the cell (nbgrader reads it as the points)."""
+        results, self._challenge_results = getattr(self, "_challenge_results", []), []
+        if any(o.get("output_type") == "error" or (o.get("output_type") == "stream" and o.get("name") == "stderr")
+               for o in cell.outputs):
+            return  # nbgrader gives 0 for the error; the result goes
+        points = float(cell.metadata.get("nbgrader", {}).get("points", 0))
+        found = [points_from_text(o.get("data", {}).get("text/plain"), points) for o in results]
+        if len(results) == 1 and found[0] is not None:
+            cell.outputs.append(results[0])
+            return
+        problem = (f"it gave {len(results)} results" if len(results) != 1 else
+                   f"its result is not a plain number from 0 to {points:g}")
+        self._event(index, grade_id, "challenge_score", f"the challenge cell should end with one result, its "
+                    f"points from 0 to {points:g}; {problem}: it counts 0")
+        cell.outputs.append(_error("ChallengeScoreMissing", f"this challenge test should end with its points, one "
+                                   f"plain number from 0 to {points:g}; {problem}"))
 
     def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> NotebookNode | None:
         """Keep outputs until the cell's limit; past it, drop them and interrupt the cell once."""

@@ -46,7 +46,8 @@ SOURCE_SKIPPED = ("*.ipynb", ".ipynb_checkpoints", "__pycache__", ".*", RUNS_FOL
 EVENT_WORDS = {"tamper": "tampering", "timeout": "timeout", "dead_kernel": "dead kernel", "killed": "killed kernel",
                "output_limit": "output limit", "clear_output_ignored": "cleared output", "removed_links": "links",
                "error": "execution error", "exit": "sys.exit", "answer_error": "error in an answer",
-               "test_result": "result in a test cell", "wrote_files": "files written by a test"}
+               "test_result": "result in a test cell", "wrote_files": "files written by a test",
+               "challenge_score": "challenge score"}
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,11 @@ note for the "needs attention" list. Each test cell of the autograded
 notebook also gets the grader's verdict in its metadata (``cnncourse``), from
 which the feedback is built (``cnncourse.tools.feedback``).
 
+A challenge cell (``cnncourse.tools.grading.challenge``) is scored on a scale:
+the runner evaluates its last expression itself and reports the points, and
+the cell gets the lower of nbgrader's points and the runner's, so a kernel
+made to report more than the fresh interpreter measured gains nothing.
+
 Guarantee and limit: a submission that rewires the notebook machinery
 (IPython's transformers, event callbacks, display hook or compiler,
 ipykernel's messaging, the in-kernel guard) changes what nbgrader sees, not
@@ -39,6 +44,7 @@ from typing import Any
 import nbformat
 
 from cnncourse.tools.grading import sandbox as sandboxing
+from cnncourse.tools.grading.challenge import facts_from_value, is_challenge
 
 METADATA_KEY = "cnncourse"  # cell metadata the grader writes (and strips from submissions)
 MAX_CHANNEL_BYTES = 1 << 20
@@ -51,7 +57,8 @@ class Verdicts:
     Attributes:
         started: the runner compiled the tests and sent ``ready`` (before any student code ran).
         finished: it got through every cell.
-        tests: per test cell (grade_id), ``{"passed", "message", "where", "during"}``.
+        tests: per test cell (grade_id), ``{"passed", "message", "where", "during"}``, and for a challenge
+            cell that passed, ``"score"`` (its points) and ``"facts"`` (for the leaderboard).
         forged: test cells reported more than once (only forged lines can do that).
         problem: why the runner did not finish, in words ("" when it did).
         seconds: how long it ran.
@@ -77,7 +84,8 @@ def build_job(notebook: Any, gradebook_db: Path, assignment: str, name: str, *, 
 
     Returns:
         ``{"timeout", "cells": [{"kind": "test"|"code", "grade_id", "source"}]}``; test cells are the
-        gradebook's autograded code cells.
+        gradebook's autograded code cells, and carry their ``points`` and whether they are ``scaled``
+        (challenge cells, ``cnncourse.tools.grading.challenge.is_challenge``).
     """
     from IPython.core.inputtransformer2 import TransformerManager
     from nbgrader.api import Gradebook
@@ -87,6 +95,7 @@ def build_job(notebook: Any, gradebook_db: Path, assignment: str, name: str, *, 
         locked = {cell.name: cell.source for cell in source.source_cells if cell.locked}
         tests = {cell.name for cell in source.grade_cells if cell.cell_type == "code"} - \
             {cell.name for cell in source.solution_cells}
+        points = {cell.name: float(cell.max_score) for cell in source.grade_cells}
     transformer = TransformerManager()
     cells = []
     for cell in notebook.cells:
@@ -99,7 +108,10 @@ def build_job(notebook: Any, gradebook_db: Path, assignment: str, name: str, *, 
         except Exception:  # noqa: BLE001  (what does not transform runs as written, and fails as it would)
             pass
         kind = "test" if grade_id in tests else "code"
-        cells.append({"kind": kind, "grade_id": grade_id if kind == "test" else None, "source": text})
+        entry = {"kind": kind, "grade_id": grade_id if kind == "test" else None, "source": text}
+        if kind == "test":
+            entry.update(points=points[grade_id], scaled=is_challenge(grade_id))
+        cells.append(entry)
     return {"timeout": timeout, "cells": cells}
 
 
@@ -195,6 +207,9 @@ def parse_reports(text: str, nonce: str) -> Verdicts:
                 verdicts.forged.append(test)
             verdicts.tests[test] = {"passed": report.get("passed") is True, "message": str(report.get("message", "")),
                                     "where": str(report.get("where", "")), "during": list(report.get("during", []))}
+            score = report.get("score")
+            if type(score) in (int, float) and score >= 0:  # a challenge cell's points (JSON: never NaN here)
+                verdicts.tests[test].update(score=float(score), facts=facts_from_value(report.get("facts")))
     for test in verdicts.forged:
         verdicts.tests[test]["passed"] = False
     return verdicts
@@ -202,6 +217,10 @@ def parse_reports(text: str, nonce: str) -> Verdicts:
 
 def apply_verdicts(notebook: Any, name: str, grades: dict[str, tuple], verdicts: Verdicts) -> list[str]:
     """Keep a test's points only where both passes passed it; mark the notebook; return the notes.
+
+    A challenge cell that both passed gets the lower of nbgrader's points and
+    the runner's (``"score"``), with a note where nbgrader's were higher; its
+    verdict metadata also holds the runner's points and facts (the leaderboard's).
 
     Args:
         notebook: the autograded notebook, changed in place (a note in overruled cells, verdict metadata).
@@ -225,6 +244,20 @@ def apply_verdicts(notebook: Any, name: str, grades: dict[str, tuple], verdicts:
         score = grades[grade_id][0]
         verdict = verdicts.tests.get(grade_id)
         passed = bool(verdict and verdict["passed"])
+        scaled = is_challenge(grade_id)
+        if scaled and passed and "score" not in verdict:
+            passed = False  # a challenge cell the runner could not score does not pass
+        if scaled and passed:
+            ran = not any(o.get("output_type") == "error" for o in cell.outputs)
+            kernel, fresh = float(score or 0), min(verdict["score"], float(cell.metadata["nbgrader"].get("points", 0)))
+            if kernel > fresh:
+                grades[grade_id] = (fresh, False)
+                notes.append(f"{name}.ipynb ({grade_id}), verdict pass: the kernel reported {kernel:g} points, the "
+                             f"fresh interpreter measured {fresh:g}; the lower counts (the submission may tamper "
+                             "with the notebook machinery, or the measurement is not deterministic)")
+            cell.metadata[METADATA_KEY] = {"passed": ran, "message": "", "score": min(kernel, fresh),
+                                           "facts": dict(verdict.get("facts", {})) if ran else {}}
+            continue
         if score and not passed:
             reason = _reason(verdict, verdicts)
             grades[grade_id] = (0.0, False)

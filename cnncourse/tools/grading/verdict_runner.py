@@ -26,6 +26,12 @@ test passes when its code raises nothing and nothing guarded changed while it
 ran. One JSON line per test goes to the channel, with the nonce; the process
 ends with ``os._exit`` (no atexit handler of the submission runs).
 
+A challenge test cell (``scaled`` in the job: ``cnncourse.tools.grading.challenge``)
+is scored on a scale: its last expression is evaluated here, by the runner, and
+its value must be a plain ``int`` or ``float`` from 0 to the cell's points
+(else the test fails); the report carries it as ``score``, with the
+``challenge_facts`` the test bound (``facts``) for the leaderboard.
+
 Limit: the submission runs in this process. Code written against this runner
 (finding the channel and the nonce in memory) can forge its reports; the
 grader counts a test only when nbgrader's run passed it too, and says so in
@@ -45,6 +51,8 @@ import signal
 import sys
 import types
 from typing import Any
+
+from cnncourse.tools.grading.challenge import FACTS_NAME, facts_from_value, points_from_value
 
 # Packages whose modules the notebook imports are imported before the guard records (a library that wraps
 # another's function on import, as torchvision does torch.manual_seed, does it before, not during a test).
@@ -101,24 +109,46 @@ def split_test(source: str) -> list[tuple[str, str]]:
 
 
 def compile_cell(cell: dict[str, Any], real_compile: Any = compile) -> dict[str, Any]:
-    """One job cell compiled: ``{"kind", "grade_id", "parts": [(kind, code or None)], "error": str}``.
+    """One job cell compiled: ``{"kind", "grade_id", "parts": [(kind, code, mode)], "error": str}``.
 
-    A test cell whose parts do not compile one by one (a hidden region inside
-    a block) is compiled whole, as one hidden part.
+    ``mode`` is "exec", or "eval" for the last expression of a challenge test
+    cell (``cell["scaled"]``), whose value the runner reads as its points. A
+    test cell whose parts do not compile one by one (a hidden region inside a
+    block) is compiled whole, as one hidden part.
+
+    Example:
+        >>> cell = compile_cell({"kind": "test", "grade_id": "challenge_x", "scaled": True, "source": "p = 2\\np * 3"})
+        >>> [(kind, mode) for kind, _, mode in cell["parts"]]
+        [('visible', 'exec'), ('visible', 'eval')]
     """
     name = f"<{cell['kind']} {cell.get('grade_id') or 'cell'}>"
     pieces = split_test(cell["source"]) if cell["kind"] == "test" else [("visible", cell["source"])]
+    scaled = cell["kind"] == "test" and bool(cell.get("scaled"))
     try:
-        parts = [(kind, real_compile(text, name, "exec", dont_inherit=True)) for kind, text in pieces]
+        parts = [(kind, real_compile(text, name, "exec", dont_inherit=True), "exec") for kind, text in pieces]
+        if scaled and pieces:
+            parts[-1:] = _split_last_expression(*pieces[-1], name, real_compile)
         return {**cell, "parts": parts, "error": ""}
     except (SyntaxError, ValueError) as err:
         if cell["kind"] == "test":
             try:
-                return {**cell, "parts": [("hidden", real_compile(cell["source"], name, "exec", dont_inherit=True))],
-                        "error": ""}
+                whole = [("hidden", real_compile(cell["source"], name, "exec", dont_inherit=True), "exec")]
+                if scaled:
+                    whole = _split_last_expression("hidden", cell["source"], name, real_compile)
+                return {**cell, "parts": whole, "error": ""}
             except (SyntaxError, ValueError):
                 pass
         return {**cell, "parts": [], "error": f"{type(err).__name__}: {err}"}
+
+
+def _split_last_expression(kind: str, text: str, name: str, real_compile: Any) -> list[tuple[str, Any, str]]:
+    """``text`` as an "exec" part and, when it ends with an expression statement, an "eval" part of that expression."""
+    tree = ast.parse(text, name)
+    if not tree.body or not isinstance(tree.body[-1], ast.Expr):
+        return [(kind, real_compile(tree, name, "exec", dont_inherit=True), "exec")]
+    last = ast.Expression(tree.body.pop().value)
+    before = [(kind, real_compile(tree, name, "exec", dont_inherit=True), "exec")] if tree.body else []
+    return [*before, (kind, real_compile(last, name, "eval", dont_inherit=True), "eval")]
 
 
 def imported_names(sources: list[str]) -> set[str]:
@@ -195,37 +225,57 @@ def main(args: list[str]) -> None:
             restore()
         except BaseException:  # noqa: BLE001  (a broken guard must not stop the other tests)
             pass
-        passed, message, where = _run(cell, namespace, timeout)
+        scaled = bool(cell.get("scaled"))
+        if scaled:
+            namespace.pop(FACTS_NAME, None)  # only what this test binds counts
+        passed, message, where, value = _run(cell, namespace, timeout)
         try:
             during = restore()
         except BaseException as err:  # noqa: BLE001
             during = [f"the guard failed: {type(err).__name__}"]
         if passed and during:
             passed, message, where = False, "guarded functions changed while the test ran", "grader"
-        _send(channel, {"nonce": nonce, "test": cell["grade_id"], "passed": passed, "message": message[:500],
-                        "where": where, "during": during[:5]})
+        report = {"nonce": nonce, "test": cell["grade_id"], "passed": passed, "message": message[:500],
+                  "where": where, "during": during[:5]}
+        if scaled and passed:
+            score = points_from_value(value, cell.get("points", 0))
+            if score is None:
+                report.update(passed=False, where="grader", message=(
+                    f"the challenge test should end with its points, a plain int or float from 0 to "
+                    f"{cell.get('points', 0):g}; its last expression gave {type(value).__name__}"))
+            else:
+                report.update(score=score, facts=facts_from_value(namespace.get(FACTS_NAME)))
+        _send(channel, report)
     _send(channel, {"nonce": nonce, "done": True})
     os._exit(0)
 
 
-def _run(cell: dict[str, Any], namespace: dict[str, Any], timeout: float) -> tuple[bool, str, str]:
-    """Run one compiled cell; ``(passed, "ErrorName: message", where)``, where = the failing part's kind."""
+def _run(cell: dict[str, Any], namespace: dict[str, Any], timeout: float) -> tuple[bool, str, str, Any]:
+    """Run one compiled cell; ``(passed, "ErrorName: message", where, value)``.
+
+    ``where`` is the failing part's kind; ``value`` that of an "eval" part (a
+    challenge cell's last expression), else None.
+    """
     if cell["error"]:
-        return False, cell["error"], "visible"
-    for kind, code in cell["parts"]:
+        return False, cell["error"], "visible", None
+    value = None
+    for kind, code, mode in cell["parts"]:
         signal.setitimer(signal.ITIMER_REAL, timeout)
         try:
-            exec(code, namespace)  # noqa: S102  (the point of this module)
+            if mode == "eval":
+                value = eval(code, namespace)  # noqa: S307  (the test's own last expression)
+            else:
+                exec(code, namespace)  # noqa: S102  (the point of this module)
         except BaseException as err:  # noqa: BLE001  (SystemExit and timeouts fail the cell too)
             signal.setitimer(signal.ITIMER_REAL, 0)
             try:
                 text = f"{type(err).__name__}: {err}"
             except BaseException:  # noqa: BLE001  (an exception whose str() raises)
                 text = "an exception that cannot be shown"
-            return False, text, kind
+            return False, text, kind, None
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
-    return True, "", ""
+    return True, "", "", value
 
 
 def _send(channel: int, message: dict[str, Any]) -> None:
