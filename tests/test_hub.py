@@ -10,6 +10,9 @@ bob a broken notebook; the instructor collects, grades with
 The tests check the scores against nbgrader's gradebook, the feedback each
 student fetched (their own score, no hidden test), that grading left
 ``submitted/`` as collected, and that nbgrader kept the exchange's permissions.
+A second, smaller round trip takes a training assignment (tests/training_assignment.py)
+through the exchange in the full budget: the runs/ a student saved travel with the
+notebook, and grading loads them instead of training.
 
 Every step is a subprocess (``python -m nbgrader ...``, ``python -m
 cnncourse.tools.cli grade ...``) with ``CNNCOURSE_BUDGET=smoke``; the two students
@@ -40,6 +43,7 @@ from cnncourse.tools.release import nbgrader_environment
 from bench.submissions import corpus
 from pipeline_helpers import REPO, Assignment, cell_sources, html_text, make_course, read_grades, run_module
 from pipeline_helpers import secret_lines
+import training_assignment as training
 
 pytestmark = pytest.mark.slow
 
@@ -342,3 +346,53 @@ def test_students_fetch_the_newest_assignment_as_released(round_trip: RoundTrip)
         assert fetched == released, f"{name}'s fetched {NEWEST} differs from release/{NEWEST} (cells differ)"
         leaked = sorted(line for line in secrets if any(line in source for source in fetched))
         assert not leaked, f"{name}'s fetched {NEWEST} shows solution or hidden-test lines: {leaked[:3]}"
+
+
+# ---------------------------------------------------------------------------
+# a training assignment: saved runs travel through the exchange and are graded without training again
+
+
+def test_saved_runs_travel_through_the_exchange_and_grading_never_trains_again(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Train once, grade in seconds, on the hub: alice and bob fetch a training assignment and run it in the
+    full budget; alice submits her runs/ with the notebook, bob deleted his. ``cnncourse grade`` (full budget)
+    gives alice every point and takes exactly the accuracy test's points from bob, saying what to run."""
+    hub = tmp_path_factory.mktemp("hub-runs")
+    exchange = make_exchange(hub)
+    system_config = write_system_config(hub / "etc" / "jupyter", exchange)
+    course = hub / "instructor" / "course"
+    source = training.write_source(course)
+    shutil.copy2(REPO / "nbgrader_config.py", course / "nbgrader_config.py")
+    instructor = Person("instructor", hub / "instructor", course)
+    students = {name: Person(name, hub / "home" / name, hub / "home" / name) for name in (GOOD, BROKEN)}
+    for person in (instructor, *students.values()):
+        (person.home / ".jupyter").mkdir(parents=True, exist_ok=True)
+    name = training.ASSIGNMENT
+    run_as(instructor, system_config, "nbgrader", "generate_assignment", name, "--force")
+    run_as(instructor, system_config, "nbgrader", "release_assignment", name)
+    run_each(list(students.values()), system_config, "nbgrader", "fetch_assignment", name)
+    instructor_answers = json.loads(source.read_text(encoding="utf-8"))
+    for person in students.values():
+        fetched = person.workdir / name / training.NOTEBOOK
+        fetched.write_text(json.dumps(answered(json.loads(fetched.read_text(encoding="utf-8")), instructor_answers)),
+                           encoding="utf-8")
+        training.run_notebook(fetched, "full")  # the student trains in the full budget, which saves runs/mlp.*
+        assert (fetched.parent / "runs" / f"{training.RUN}.pt").is_file(), f"{person.name}'s run was not saved"
+    shutil.rmtree(students[BROKEN].workdir / name / "runs")  # bob deletes his runs before submitting
+    run_each(list(students.values()), system_config, "nbgrader", "submit", name)
+    run_as(instructor, system_config, "nbgrader", "collect", name)
+    collected = sorted(p.name for p in (course / "submitted" / GOOD / name / "runs").iterdir())
+    assert collected == [f"{training.RUN}.json", f"{training.RUN}.pt"], f"alice's collected runs/: {collected}"
+
+    env = {**hub_environment(instructor, system_config), "CNNCOURSE_BUDGET": "full", "CNNCOURSE_DEVICE": "cpu"}
+    graded = run_module("cnncourse.tools.cli", "grade", name, "--no-progress", cwd=course, env=env,
+                        timeout=STEP_TIMEOUT, who="the instructor's ")
+    points = {student: auto_points(rows) for student, rows in read_grades(course, name, list(students)).items()}
+    assert {gid: got for gid, (got, _) in points[GOOD].items()} == training.POINTS, (
+        f"alice submitted her full-budget run: expected {training.POINTS}, got {points[GOOD]}\n{graded.stdout}")
+    assert {gid: got for gid, (got, _) in points[BROKEN].items()} == {**training.POINTS, training.ACCURACY_TEST: 0}, (
+        f"bob deleted his run: he should lose exactly {training.ACCURACY_TEST}, got {points[BROKEN]}\n{graded.stdout}")
+    autograded = (course / "autograded" / BROKEN / name / training.NOTEBOOK).read_text(encoding="utf-8")
+    assert "no saved run 'mlp'" in autograded and "submit the runs/ folder" in autograded, (
+        "bob's accuracy test should fail saying the run is missing and what to submit")
+

@@ -19,14 +19,13 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from cnncourse.tools.check import check_notebook
 from cnncourse.tools.release import nbgrader_environment
 from pipeline_helpers import REPO, read_grades, run_module, run_nbgrader
-from training_assignment import ACCURACY_TEST, ASSIGNMENT, NOTEBOOK, POINTS, RUN, TRAINING_TEST, write_source
+from training_assignment import ACCURACY_TEST, ASSIGNMENT, NOTEBOOK, POINTS, RUN, TRAINING_TEST, run_as_student
+from training_assignment import write_source
 
 pytestmark = pytest.mark.slow
 
@@ -37,19 +36,6 @@ MESSAGES = {  # words of the RunError message the accuracy test fails with
     "bob": ("no saved run 'mlp'", "runs/mlp.pt does not exist", "submit the runs/ folder"),
     "carol": ("was trained in the smoke budget, but grading uses the full budget", "unset CNNCOURSE_BUDGET"),
 }
-
-
-def run_as_student(source: Path, folder: Path, budget: str) -> Path:
-    """Run the notebook top to bottom in ``folder`` in ``budget``, as a student does (not grading); return its path."""
-    folder.mkdir(parents=True)
-    path = folder / NOTEBOOK
-    nb = nbformat.read(source, as_version=4)
-    env = {key: value for key, value in nbgrader_environment().items() if key != "NBGRADER_EXECUTION"}
-    env.update(CNNCOURSE_BUDGET=budget, CNNCOURSE_DEVICE="cpu", MPLBACKEND="Agg")
-    client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}})
-    client.execute(env=env)
-    nbformat.write(nb, path)
-    return path
 
 
 def cell_of(path: Path, grade_id: str) -> dict:

@@ -6,7 +6,7 @@ bar (40 points) in the shape CONTRIBUTING.md prescribes: ``check_run`` in the
 visible part; ``load_run`` into a new model, the test split generated again and
 ``verify_training`` in the hidden part. The data is generated in the notebook
 (three Gaussian blobs in the plane), so the full budget needs no data set and
-trains in well under a second.
+trains in well under a second. ``run_as_student`` runs a copy of it as a student does, before submitting.
 """
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
+from nbclient import NotebookClient
+
+from cnncourse.tools.release import nbgrader_environment
 
 ASSIGNMENT = "90_training_demo"
 NOTEBOOK = "training.ipynb"
@@ -116,4 +119,23 @@ def write_source(course: Path) -> Path:
     path = course / "source" / ASSIGNMENT / NOTEBOOK
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(instructor_notebook(), path)
+    return path
+
+
+def run_notebook(path: Path, budget: str) -> None:
+    """Run the notebook at ``path`` top to bottom in its folder, in ``budget``, as a student does (not grading)."""
+    nb = nbformat.read(path, as_version=4)
+    env = {key: value for key, value in nbgrader_environment().items() if key != "NBGRADER_EXECUTION"}
+    env.update(CNNCOURSE_BUDGET=budget, CNNCOURSE_DEVICE="cpu", MPLBACKEND="Agg")
+    client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client.execute(env=env)
+    nbformat.write(nb, path)
+
+
+def run_as_student(source: Path, folder: Path, budget: str) -> Path:
+    """Copy the notebook ``source`` into a new ``folder`` and run it there in ``budget``; return its path."""
+    folder.mkdir(parents=True)
+    path = folder / NOTEBOOK
+    nbformat.write(nbformat.read(source, as_version=4), path)
+    run_notebook(path, budget)
     return path
