@@ -169,10 +169,13 @@ def environment(**variables: str | None) -> Iterator[None]:
 
 def timed_grade(label: str, course: Path, assignment: str, *, sandbox_mode: str) -> Grading:
     """Grade the one submission again (``--force``), one worker; the wall clock includes everything."""
+    print(f"[bench.grading_cost] {assignment}: {label}...", file=sys.stderr, flush=True)
     started = time.perf_counter()
     report = grade(assignment, course_dir=course, workers=1, sandbox=sandbox_mode, force=True, progress=False)
     seconds = time.perf_counter() - started
     result = report.results[0]
+    print(f"[bench.grading_cost] {assignment}: {label}: {seconds:.0f} s, score {result.score}, "
+          f"load average {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
     return Grading(label, seconds, float(result.score or 0), dict(result.cells), list(result.notes))
 
 

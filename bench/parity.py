@@ -155,7 +155,8 @@ def markdown(results: list[Parity], *, load: tuple[float, ...], started: str) ->
                      f"{'yes' if result.same else 'NO: ' + '; '.join(differences)} | "
                      f"{result.seconds['nbgrader']:.0f} / {result.seconds['cnncourse']:.0f} |")
     lines += ["", "Scores are the autograded points (nbgrader's; where cnncourse grade differs, nbgrader / cnncourse). "
-              "Written answers are graded by hand and left out."]
+              "Written answers are graded by hand and left out. The honest and the imperfect submissions hand in "
+              "the same runs/, so the copy signal naming them (\"identical to\") is expected."]
     noted = [(r.assignment, s, n) for r in results for s in VARIANTS for n in r.notes.get(s, [])]
     if noted:
         lines += ["", "Notes of cnncourse grade:", ""] + [f"- {a}, {s}: {n}" for a, s, n in noted]

@@ -33,7 +33,8 @@ notebook with a duplicated graded cell.)
   ``clear_output`` during a test cell is ignored, so an error stays visible;
 - results and displays (``execute_result``, ``display_data``) are dropped
   from test cells: nbgrader reads a test cell's first result as its score,
-  and a test's score must come from pass or fail (a result is noted);
+  and a test's score must come from pass or fail (a result is noted where
+  it would have changed nbgrader's score: a number, or a result ahead of an error);
 - files written or changed in the working folder once the first test cell
   has started are removed afterwards (hidden tests had run in the kernel by
   then; such files would reach feedback), and writing during a test is noted;
@@ -41,7 +42,7 @@ notebook with a duplicated graded cell.)
   removed before nbgrader (as the instructor) writes or changes anything there;
 - what happened goes to ``report_file`` (JSON lines), for the grading table.
 
-Size: one piece, a little over 400 lines: SafeExecute's safeguards share one
+Size: one piece, about 450 lines: SafeExecute's safeguards share one
 cell loop, and the two small sanitizing steps sit beside it because the
 grading config swaps all three into nbgrader together.
 """
@@ -231,7 +232,7 @@ class SafeExecute(Execute):
     def _test_outputs_only(self, cell: NotebookNode, index: int, grade_id: str | None) -> None:
         """Drop results and displays from a test cell: nbgrader would read the first result as its score."""
         kept = [o for o in cell.outputs if o.get("output_type") not in ("execute_result", "display_data")]
-        if any(o.get("output_type") == "execute_result" for o in cell.outputs):
+        if result_changes_score(cell, kept):  # a test's own last expression (e.g. a report object) changes nothing
             self._event(index, grade_id, "test_result", "the test cell produced a result (execute_result), which "
                         "nbgrader would read as its score; it was removed: the score comes from pass or fail")
         cell.outputs = kept
@@ -438,3 +439,19 @@ def read_report(path: str | Path) -> dict[str, list[dict]]:
         entry = json.loads(line)
         events.setdefault(entry["notebook"], []).extend(entry["events"])
     return events
+
+
+def result_changes_score(cell: NotebookNode, kept: list) -> bool:
+    """Whether nbgrader would score test ``cell`` otherwise with its results than with only the ``kept`` outputs.
+
+    nbgrader takes a test cell's first result, if no error came before it, as the
+    score: a number as partial credit, anything else as full marks (even when
+    an error follows). A result that changes nothing (a test's last expression
+    evaluating to a report object) is no sign of anything.
+    """
+    if not any(o.get("output_type") == "execute_result" for o in cell.outputs):
+        return False
+    try:
+        return utils.determine_grade(cell)[0] != utils.determine_grade(NotebookNode({**cell, "outputs": kept}))[0]
+    except (ValueError, KeyError, TypeError):  # e.g. a partial score above the cell's points
+        return True
