@@ -34,7 +34,7 @@ from pathlib import Path
 __all__ = [
     "BUDGETS", "BUDGET_VARIABLE", "DATA_VARIABLE", "DEVICE_VARIABLE", "SYSTEM_DATA_VARIABLE", "SYSTEM_DATA_ROOTS",
     "RETRAIN_VARIABLE", "NBGRADER_VARIABLE", "RUNS_FOLDER", "current_budget", "data_root", "data_roots",
-    "system_data_roots", "retrain_forced", "autograding", "loads_saved_runs",
+    "system_data_roots", "data_environment", "retrain_forced", "autograding", "loads_saved_runs",
 ]
 
 BUDGETS = ("full", "smoke")
@@ -108,6 +108,22 @@ def system_data_roots() -> list[Path]:
     raw = os.environ.get(SYSTEM_DATA_VARIABLE)
     entries = SYSTEM_DATA_ROOTS if raw is None else raw.split(os.pathsep)
     return [Path(entry.strip()).expanduser() for entry in entries if entry.strip()]
+
+
+def data_environment() -> dict[str, str]:
+    """``CNNCOURSE_DATA`` and ``CNNCOURSE_SYSTEM_DATA`` as absolute paths: the same data folders for a child process.
+
+    For a process with another ``HOME`` (a grading kernel), where the per-user
+    cache would be another folder: set both, it searches exactly ``data_roots()``.
+
+    Example:
+        >>> os.environ["CNNCOURSE_DATA"] = "/srv/data"; os.environ["CNNCOURSE_SYSTEM_DATA"] = ""
+        >>> data_environment()
+        {'CNNCOURSE_DATA': '/srv/data', 'CNNCOURSE_SYSTEM_DATA': ''}
+        >>> del os.environ["CNNCOURSE_DATA"], os.environ["CNNCOURSE_SYSTEM_DATA"]
+    """
+    return {DATA_VARIABLE: str(data_root().resolve()),
+            SYSTEM_DATA_VARIABLE: os.pathsep.join(str(folder.resolve()) for folder in system_data_roots())}
 
 
 def data_roots() -> list[Path]:

@@ -375,3 +375,67 @@ def test_gpu_check_refuses_the_full_size_without_a_gpu(tmp_path, capsys) -> None
         gpu_main(["--out", str(tmp_path / "gpu.md")])
     assert "needs a CUDA device" in capsys.readouterr().err
     assert not (tmp_path / "gpu.md").exists(), "nothing should be written after an argument error"
+
+
+# --- benchmark 8: the cost of grading a training assignment ------------------------------------------
+
+
+def test_generated_cifar_images_are_coloured_by_class_and_read_back_by_torchvision(tmp_path) -> None:
+    from bench.grading_cost import SPECS, TINY, coloured_images, hues, write_data
+
+    images, labels = coloured_images(300, seed=4, chunk=128)
+    means = images.float().mean(dim=(2, 3))  # N×3
+    nearest = torch.cdist(means, hues()).argmin(dim=1)
+    assert torch.equal(nearest, labels), "every image's mean colour should be the hue of its class"
+    root = write_data(tmp_path / "data", SPECS[TINY], divide=4)
+    theirs = files.cifar10_class(root)(str(root), train=True)
+    assert len(theirs) == SPECS[TINY].train // 4 and theirs.data.shape[1:] == (32, 32, 3), theirs.data.shape
+    assert (root / "cifar-10-batches-py" / "test_batch").stat().st_mode & 0o777 == 0o644, "others must read the data"
+
+
+def test_grading_cost_projects_re_training_from_the_reduced_size() -> None:
+    from bench.grading_cost import Cost, Grading, table
+
+    cost = Cost("05_resnet", 500, retrain=Grading("a", 300.0, 80, {"t": 10.0}),
+                runs_reduced=Grading("b", 100.0, 80, {"t": 10.0}), runs_full=Grading("c", 400.0, 75, {"t": 0.0}),
+                runs={"resnet20.pt": 580_000}, load=(1.0, 2.0), sandbox_mode="full")
+    assert cost.training_reduced_s == 200.0 and cost.projected_retrain_s == 400.0 + 500 * 200.0
+    text = table(cost).to_markdown()
+    assert "| 100400 s (27.9 h) |" in text and "NOT met (400 s)" in text and "(0 on t)" in text, text
+    assert table(cost).ratios[0].value == pytest.approx(100400 / 400)
+
+
+@pytest.mark.slow
+def test_grading_cost_runs_end_to_end_on_the_tiny_training_assignment(tmp_path) -> None:
+    out = tmp_path / "out"
+    status = main(["grading_cost", "--size", "tiny", "--repeats", "1", "--threads", "1", "--out", str(out)])
+    assert status == 0, f"expected exit status 0, got {status}; see the captured stderr"
+    text = (out / "results.md").read_text()
+    assert "## 8. Grading cost: 00_tiny_training" in text, text[:2000]
+    rows = [line for line in text.splitlines() if line.startswith(("| re-training", "| saved runs"))]
+    assert len(rows) == 4, f"expected the three gradings and the projection, got {rows}"
+    for line in rows[:3]:
+        assert line.endswith("| 10 |"), f"every grading of the right answers should score 10 of 10: {line}"
+
+
+# --- parity: cnncourse grade against nbgrader autograde ----------------------------------------------
+
+
+@pytest.mark.slow
+def test_parity_grades_the_three_submissions_with_both_graders(tmp_path, monkeypatch) -> None:
+    from bench.parity import main as parity_main
+
+    monkeypatch.setenv("CNNCOURSE_BUDGET", "smoke")  # main sets it; this puts the old value back afterwards
+    status = parity_main(["00_fixture", "--out", str(tmp_path / "parity.md")])
+    text = (tmp_path / "parity.md").read_text()
+    assert status == 0, f"the fixture's scores should be identical under both graders:\n{text}"
+    assert "| 00_fixture | 90 | 40 | 0 | yes |" in text, (
+        f"honest 90, imperfect (clip_sum left as released) 40, untouched 0, identical per cell; got:\n{text}")
+
+
+def test_parity_refuses_an_unknown_assignment(capsys) -> None:
+    from bench.parity import main as parity_main
+
+    with pytest.raises(SystemExit):
+        parity_main(["99_nothing"])
+    assert "unknown assignment(s) 99_nothing" in capsys.readouterr().err

@@ -33,7 +33,8 @@ notebook with a duplicated graded cell.)
   ``clear_output`` during a test cell is ignored, so an error stays visible;
 - results and displays (``execute_result``, ``display_data``) are dropped
   from test cells: nbgrader reads a test cell's first result as its score,
-  and a test's score must come from pass or fail (a result is noted). A
+  and a test's score must come from pass or fail (a result is noted where
+  it would have changed nbgrader's score: a number, or a result ahead of an error). A
   challenge cell (``cnncourse.tools.grading.challenge``) is scored on a scale
   by its one result: it is kept, last, when it is a plain number from 0 to
   the cell's points and the cell raised nothing; a cell without such a
@@ -245,7 +246,7 @@ class SafeExecute(Execute):
         results = [o for o in cell.outputs if o.get("output_type") == "execute_result"]
         if is_challenge(grade_id) and not utils.is_solution(cell):
             self._challenge_results = results
-        elif results:
+        elif result_changes_score(cell, kept):  # a test's own last expression (e.g. a report object) changes nothing
             self._event(index, grade_id, "test_result", "the test cell produced a result (execute_result), which "
                         "nbgrader would read as its score; it was removed: the score comes from pass or fail")
         cell.outputs = kept
@@ -470,3 +471,19 @@ def read_report(path: str | Path) -> dict[str, list[dict]]:
         entry = json.loads(line)
         events.setdefault(entry["notebook"], []).extend(entry["events"])
     return events
+
+
+def result_changes_score(cell: NotebookNode, kept: list) -> bool:
+    """Whether nbgrader would score test ``cell`` otherwise with its results than with only the ``kept`` outputs.
+
+    nbgrader takes a test cell's first result, if no error came before it, as the
+    score: a number as partial credit, anything else as full marks (even when
+    an error follows). A result that changes nothing (a test's last expression
+    evaluating to a report object) is no sign of anything.
+    """
+    if not any(o.get("output_type") == "execute_result" for o in cell.outputs):
+        return False
+    try:
+        return utils.determine_grade(cell)[0] != utils.determine_grade(NotebookNode({**cell, "outputs": kept}))[0]
+    except (ValueError, KeyError, TypeError):  # e.g. a partial score above the cell's points
+        return True

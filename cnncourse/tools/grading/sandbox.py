@@ -50,7 +50,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import cnncourse
-from cnncourse.settings import RETRAIN_VARIABLE
+from cnncourse.settings import RETRAIN_VARIABLE, data_environment
 from cnncourse.tools.grading.uids import kill_leftovers  # noqa: F401  (kept importable from here)
 
 MODES = ("full", "namespaces", "user", "off")
@@ -250,7 +250,7 @@ def make_policy(mode: str, *, run_dir: str | Path, home: str | Path, slot: int =
     ``/dev/mqueue`` and the given ``hide`` folders (the course directory, the
     grading folder). Kept read-only: ``/usr``, ``/etc``, the Python
     installation, every site-packages folder on ``sys.path``, the
-    ``cnncourse`` package, and ``expose_ro`` (the data root).
+    ``cnncourse`` package, the data folders (named in its environment) and ``expose_ro``.
 
     Args:
         mode: one of ``MODES`` (see ``choose_mode``).
@@ -281,11 +281,11 @@ def make_policy(mode: str, *, run_dir: str | Path, home: str | Path, slot: int =
         path = Path(entry).resolve() if entry else None
         if path and path.is_dir() and any(part in ("site-packages", "dist-packages") for part in path.parts):
             keep.add(str(path))
-    keep.update(str(Path(p).resolve()) for p in expose_ro if Path(p).exists())
-    for entry in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep):  # CUDA and friends, where set
-        if entry and Path(entry).is_dir():
-            keep.add(str(Path(entry).resolve()))
-    kernel_env = {key: os.environ[key] for key in KERNEL_ENV_KEEP if key in os.environ}
+    data = data_environment()  # the kernel's HOME is its own: CNNCOURSE_DATA and friends say where the data sets are
+    extra = [*os.pathsep.join(data.values()).split(os.pathsep), *expose_ro,
+             *os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep)]  # the data folders; CUDA and friends, where set
+    keep.update(str(Path(p).resolve()) for p in extra if p and Path(p).exists())
+    kernel_env = {**{key: os.environ[key] for key in KERNEL_ENV_KEEP if key in os.environ}, **data}
     home = str(Path(home).resolve())
     kernel_env.update({
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),

@@ -60,7 +60,8 @@ _EVENTS = ("pre_execute", "pre_run_cell", "post_execute", "post_run_cell")
 _SHELL_PARTS = ("events", "input_transformer_manager", "compile", "displayhook", "display_pub", "display_formatter")
 _KERNEL_PARTS = ("session", "shell")
 _MACHINERY = ("IPython", "ipykernel", "jupyter_client")
-_IGNORED_CLASS_ENTRIES = ("__dict__", "__weakref__", "__doc__", "__annotations__")
+# Entries a class gets by itself; __slotnames__ is copyreg's cache, written on torch.Tensor by torch.save or deepcopy.
+_IGNORED_CLASS_ENTRIES = ("__dict__", "__weakref__", "__doc__", "__annotations__", "__slotnames__")
 
 _guard: "_Guard | None" = None
 

@@ -19,6 +19,12 @@ the runner evaluates its last expression itself and reports the points, and
 the cell gets the lower of nbgrader's points and the runner's, so a kernel
 made to report more than the fresh interpreter measured gains nothing.
 
+With ``CNNCOURSE_RETRAIN=1`` (sandbox off, trusted submissions) nbgrader's
+pass trains every training task again; the verdict pass then loads the runs
+that pass saved instead of training them a second time: the same weights
+are graded twice (a second training would double the cost and, on a GPU,
+could land on the other side of an accuracy bar).
+
 Guarantee and limit: a submission that rewires the notebook machinery
 (IPython's transformers, event callbacks, display hook or compiler,
 ipykernel's messaging, the in-kernel guard) changes what nbgrader sees, not
@@ -43,8 +49,10 @@ from typing import Any
 
 import nbformat
 
+from cnncourse.settings import RETRAIN_VARIABLE, RUNS_FOLDER, retrain_forced
 from cnncourse.tools.grading import sandbox as sandboxing
 from cnncourse.tools.grading.challenge import facts_from_value, is_challenge
+from cnncourse.tools.grading.links import copy_without_links
 
 METADATA_KEY = "cnncourse"  # cell metadata the grader writes (and strips from submissions)
 MAX_CHANNEL_BYTES = 1 << 20
@@ -115,11 +123,13 @@ def build_job(notebook: Any, gradebook_db: Path, assignment: str, name: str, *, 
     return {"timeout": timeout, "cells": cells}
 
 
-def run_job(job: dict[str, Any], policy_file: Path, workdir: Path, *, limit: float) -> Verdicts:
+def run_job(job: dict[str, Any], policy_file: Path, workdir: Path, *, limit: float,
+            env: dict[str, str] | None = None) -> Verdicts:
     """Run ``job`` in the sandbox of ``policy_file``, in ``workdir``, for at most ``limit`` seconds.
 
     The job file is written beside ``workdir`` (the runner deletes it once
     read); the nonce goes through stdin; the reports come back on stdout.
+    ``env`` changes variables of the policy's environment.
     """
     policy = sandboxing.SandboxPolicy.load(policy_file)
     job_file = workdir.parent / "job.json"
@@ -128,7 +138,7 @@ def run_job(job: dict[str, Any], policy_file: Path, workdir: Path, *, limit: flo
     nonce = secrets.token_hex(16)
     command = verdict_command(policy, policy_file, job_file)
     started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=workdir, env=sandboxing.kernel_environment(policy),
+    process = subprocess.Popen(command, cwd=workdir, env={**sandboxing.kernel_environment(policy), **(env or {})},
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                start_new_session=True)
     out: list[bytes] = []
@@ -294,8 +304,13 @@ def verdict_pass(folder: Path, assignment: str, student: str, results: dict[str,
         notebook = nbformat.read(path, as_version=4)
         job = build_job(notebook, folder / "gradebook.db", assignment, name, timeout=timeout)
         workdir = _workdir(folder, assignment, student)
+        env = {}
+        if retrain_forced():  # grade the runs nbgrader's pass has just trained, rather than train them all again
+            shutil.rmtree(workdir / RUNS_FOLDER, ignore_errors=True)
+            copy_without_links(autograded / RUNS_FOLDER, workdir / RUNS_FOLDER)
+            env[RETRAIN_VARIABLE] = "0"
         try:
-            verdicts = run_job(job, folder / "sandbox.json", workdir, limit=limit)
+            verdicts = run_job(job, folder / "sandbox.json", workdir, limit=limit, env=env)
         finally:
             shutil.rmtree(workdir.parent, ignore_errors=True)
         notes += apply_verdicts(notebook, name, found["grades"], verdicts)

@@ -384,6 +384,55 @@ def test_the_manifest_records_run_files_and_the_table_names_identical_ones(tmp_p
     assert "runs/lenet.pt identical to bob's" in next(r for r in again.results if r.student == "alice").notes
 
 
+RETRAIN_TRAINING = """def train(model):
+    ### BEGIN SOLUTION
+    torch.manual_seed(int.from_bytes(os.urandom(4), "little"))  # every training gives other weights
+    batch = (torch.randn(16, 4), torch.randint(0, 2, (16,)))
+    return fit(model, [batch], epochs=1, optimizer=torch.optim.SGD(model.parameters(), lr=0.5), progress=False)
+    ### END SOLUTION
+"""
+RETRAIN_TEST = """\"\"\"Fails on purpose, naming the weights it graded.\"\"\"
+digest = hashlib.sha256(b"".join(p.detach().numpy().tobytes() for p in model.parameters())).hexdigest()[:16]
+assert False, f"graded weights {digest}"
+"""
+
+
+def test_with_retrain_the_verdict_pass_grades_the_weights_nbgraders_pass_trained(tmp_path: Path,
+                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """CNNCOURSE_RETRAIN=1: the fresh interpreter loads the runs the kernel has just trained, never trains again."""
+    import nbformat
+
+    def cell(source: str, **nbgrader: object) -> nbformat.NotebookNode:
+        meta = {"schema_version": 3, "grade": False, "solution": False, "locked": False, **nbgrader} if nbgrader else {}
+        return nbformat.v4.new_code_cell(source, metadata={"nbgrader": meta} if meta else {})
+
+    notebook = nbformat.v4.new_notebook(cells=[
+        cell("import hashlib, os\nimport torch\nfrom torch import nn\nfrom cnncourse.runs import trained_or_loaded\n"
+             "from cnncourse.train import fit"),
+        cell(RETRAIN_TRAINING, grade_id="train", solution=True),
+        cell('model = nn.Linear(4, 2)\nhistory = trained_or_loaded("tiny", model, lambda: train(model))'),
+        cell(RETRAIN_TEST, grade_id="test_weights", grade=True, locked=True, points=1),
+    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    source = tmp_path / "src" / "00_retrain"
+    source.mkdir(parents=True)
+    nbformat.write(notebook, source / "retrain.ipynb")
+    course = make_course(tmp_path / "course", ("00_retrain", source))
+    folder = course / "submitted" / "alice" / "00_retrain"
+    folder.mkdir(parents=True)
+    shutil.copy2(course / "source" / "00_retrain" / "retrain.ipynb", folder / "retrain.ipynb")
+    monkeypatch.setenv("CNNCOURSE_RETRAIN", "1")
+    monkeypatch.setenv("CNNCOURSE_BUDGET", "smoke")
+    report = grade("00_retrain", course_dir=course, workers=1, timeout=120, progress=False, sandbox="off")
+    graded = json.loads((course / "autograded" / "alice" / "00_retrain" / "retrain.ipynb").read_text(encoding="utf-8"))
+    test = next(c for c in graded["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "test_weights")
+    kernel = next(o["evalue"] for o in test["outputs"] if o["output_type"] == "error")
+    fresh = test["metadata"]["cnncourse"]["message"]
+    assert kernel.startswith("graded weights ") and fresh == f"AssertionError: {kernel}", (
+        f"the verdict pass should grade the weights nbgrader's pass trained ({kernel!r}), it graded {fresh!r}; "
+        f"notes: {report.results[0].notes}")
+    assert (course / "autograded" / "alice" / "00_retrain" / "runs" / "tiny.pt").is_file(), "the new run is kept"
+
+
 # ---------------------------------------------------------------------------
 # the other sandbox modes, and a real assignment
 

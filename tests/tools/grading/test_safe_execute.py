@@ -76,3 +76,28 @@ def test_an_edited_read_only_cell_gets_its_original_source_back(gradebook: Path)
         f"the edited test cell should be replaced by the original, got {restored.cells[3].source!r}"
     assert restored.cells[1].source == "def double(x):\n    return x + x", "the answer cell is the student's to edit"
 
+
+
+def _result(text: str) -> dict:
+    return {"output_type": "execute_result", "data": {"text/plain": text}, "metadata": {}, "execution_count": 1}
+
+
+ERROR = {"output_type": "error", "ename": "AssertionError", "evalue": "wrong", "traceback": []}
+PRINTED = {"output_type": "stream", "name": "stdout", "text": "loss 0.3\n"}
+
+
+@pytest.mark.parametrize(("outputs", "noted"), [
+    ([PRINTED, _result("TrainingCheck(steps=30, ...)")], False),  # a test's own last expression: nbgrader gives full
+    ([], False),
+    ([ERROR, _result("'full marks'")], False),  # the error comes first: 0 either way
+    ([_result("'full marks'"), ERROR], True),  # a result ahead of the failure: nbgrader would give full marks
+    ([_result("3.5")], True),  # a number: nbgrader would give 3.5 of 10 as partial credit
+], ids=["report_object", "nothing", "error_first", "result_first", "number"])
+def test_a_result_in_a_test_cell_is_noted_only_where_it_would_change_nbgraders_score(outputs: list, noted: bool) -> None:
+    from cnncourse.tools.grading.safe_execute import result_changes_score
+
+    cell = nbformat.from_dict({"cell_type": "code", "source": "", "execution_count": 1, "outputs": outputs,
+                               "metadata": {"nbgrader": {"grade": True, "solution": False, "points": 10,
+                                                         "grade_id": "t", "locked": True, "schema_version": 3}}})
+    kept = [o for o in cell.outputs if o.output_type != "execute_result"]
+    assert result_changes_score(cell, kept) is noted, f"outputs {[o['output_type'] for o in outputs]}"

@@ -141,3 +141,21 @@ def test_restore_puts_back_the_shells_compiler_event_registry_and_transformers_b
     for words in ("the shell's compile had been replaced", "the shell's events had been replaced",
                   "input_transformer_manager's method transform_cell had been replaced"):
         assert words in joined, f"restore() should say {words!r}; it said:\n{joined}"
+
+
+PICKLING = r'''
+import copy, io, json
+import torch
+from cnncourse.tools.grading import tamper
+tamper.install(strict=True)
+torch.save(torch.nn.Linear(2, 2).state_dict(), io.BytesIO())  # copyreg caches __slotnames__ on torch.Tensor
+copy.deepcopy(torch.nn.Linear(2, 2))
+print(json.dumps({"changes": tamper.restore(), "cached": "__slotnames__" in vars(torch.Tensor)}))
+'''
+
+
+def test_saving_or_copying_tensors_is_not_tampering() -> None:
+    """torch.save and copy.deepcopy make copyreg cache torch.Tensor.__slotnames__: a cache, not a patch."""
+    result = run_guarded(PICKLING)
+    assert result["cached"] and result["changes"] == [], (
+        f"saving a run (torch.save) or copying a model should leave nothing to report or undo, got {result}")
