@@ -3,16 +3,18 @@
 Scope: issue #16's "cost, measured". One submission of a training assignment
 (every answer right), graded by ``cnncourse grade`` in the **full** budget, on
 data sets written in their real formats into a scratch folder (``CNNCOURSE_DATA``
-points there). Three gradings, one after another in one run:
+points there). First the student runs the notebook once (nbclient, full
+budget) on a data root holding the first 1/F of the training and of the test
+images: every training task trains for all its epochs over 1/F of the steps
+(evaluating each epoch on 1/F of the test set) and ``runs/`` is saved,
+labelled ``full`` (the honest way available without a GPU and the real data);
+it is submitted with the notebook. Then three gradings, one after another:
 
 1. **re-training at 1/F of the data**: ``CNNCOURSE_RETRAIN=1`` (which needs
-   ``--sandbox off``) on a data root holding the first 1/F of the training and
-   of the test images. Every training task of the notebook trains again, for
-   all its epochs, over 1/F of the steps (and evaluates each epoch on 1/F of
-   the test set); the runs it saves are labelled ``full``: they are the runs
-   of this submission (the honest way available without a GPU and the real data);
-2. **the saved runs, 1/F of the data**: the same grading with those runs
-   submitted, sandbox off too: (1) - (2) is what training costs at 1/F;
+   ``--sandbox off``): every training task trains again, as in the student's
+   run (the verdict pass then grades the runs just trained);
+2. **the saved runs, 1/F of the data**: the same grading without
+   ``CNNCOURSE_RETRAIN``, sandbox off too: (1) - (2) is what training costs at 1/F;
 3. **the saved runs, the data at its real size** (50,000 + 10,000 CIFAR-10
    images, 60,000 + 10,000 MNIST digits), the default sandbox: the figure the
    goal (under 60 s per submission on a 2-core CPU) is about; every test runs
@@ -58,6 +60,7 @@ import torch
 
 from bench import files
 from bench.grading import SOURCES, good_case, make_course, submit
+from bench.notebooks import execute
 from bench.report import Ratio, Table
 from bench.settings import SHARED_MNIST, Settings
 from cnncourse.tools.grading import sandbox
@@ -191,6 +194,7 @@ class Cost:
     runs: dict[str, int]  # run name -> bytes, as submitted for (2) and (3)
     load: tuple[float, float]  # load average before, after
     sandbox_mode: str
+    student_s: float | None = None  # the student's run that saved the runs (nbclient, 1/F of the data)
 
     @property
     def training_reduced_s(self) -> float:
@@ -213,20 +217,27 @@ def measure(assignment: str, work: Path, *, fraction: int | None = None, digits:
     source = SOURCES.get(assignment) or tiny_assignment(work / "tiny-source")
     course = make_course(work / "course", assignment, source=source)
     submit(course, assignment, ["student"], good_case(assignment) if assignment != TINY else _tiny_case())
-    common = {"CNNCOURSE_BUDGET": "full", "CNNCOURSE_SYSTEM_DATA": ""}
-    with environment(**common, CNNCOURSE_DATA=str(reduced_data), CNNCOURSE_RETRAIN="1"):
-        retrain = timed_grade(f"re-training, 1/{fraction} of the data", course, assignment, sandbox_mode="off")
-    trained = course / "autograded" / "student" / assignment / "runs"
-    if not trained.is_dir():
-        raise RuntimeError(f"re-training saved no runs in {trained}; notes: {retrain.notes}")
-    shutil.copytree(trained, course / "submitted" / "student" / assignment / "runs")
+    common = {"CNNCOURSE_BUDGET": "full", "CNNCOURSE_SYSTEM_DATA": "", "CNNCOURSE_DATA": str(reduced_data)}
+    submitted = course / "submitted" / "student" / assignment
+    with environment(**common, CNNCOURSE_RETRAIN=None):  # the student runs the notebook once: it saves runs/
+        print(f"[bench.grading_cost] {assignment}: the student's run, 1/{fraction} of the data...", file=sys.stderr,
+              flush=True)
+        student_s, error = execute(next(submitted.glob("*.ipynb")), work / "student-run", budget="full",
+                                   threads=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2)
+    trained = work / "student-run" / f"student_{assignment}" / "runs"
+    if error or not trained.is_dir():
+        raise RuntimeError(f"the student's run of {assignment} failed or saved no runs/: {error}")
+    shutil.copytree(trained, submitted / "runs")
     runs = {p.name: p.stat().st_size for p in sorted(trained.glob("*.pt"))}
-    with environment(**common, CNNCOURSE_DATA=str(reduced_data), CNNCOURSE_RETRAIN=None):
+    with environment(**common, CNNCOURSE_RETRAIN="1"):
+        retrain = timed_grade(f"re-training, 1/{fraction} of the data", course, assignment, sandbox_mode="off")
+    with environment(**common, CNNCOURSE_RETRAIN=None):
         runs_reduced = timed_grade(f"saved runs, 1/{fraction} of the data", course, assignment, sandbox_mode="off")
     mode = sandbox.choose_mode("auto")
-    with environment(**common, CNNCOURSE_DATA=str(full_data), CNNCOURSE_RETRAIN=None):
+    with environment(**{**common, "CNNCOURSE_DATA": str(full_data)}, CNNCOURSE_RETRAIN=None):
         runs_full = timed_grade("saved runs, the data at its real size", course, assignment, sandbox_mode=mode)
-    return Cost(assignment, fraction, retrain, runs_reduced, runs_full, runs, (load_before, os.getloadavg()[0]), mode)
+    return Cost(assignment, fraction, retrain, runs_reduced, runs_full, runs, (load_before, os.getloadavg()[0]), mode,
+                student_s)
 
 
 def table(cost: Cost) -> Table:
@@ -252,8 +263,9 @@ def table(cost: Cost) -> Table:
         title=f"8. Grading cost: {cost.assignment}, the saved runs against re-training",
         setup=(f"One submission of `{cost.assignment}` (every answer right), `cnncourse grade --workers 1 --force`, "
                f"budget full, each grading once, in this order; load average {cost.load[0]:.1f} before, "
-               f"{cost.load[1]:.1f} after. The runs were saved by grading (1) (labelled full; "
-               f"{', '.join(f'{k} {v / 1e6:.2f} MB' for k, v in cost.runs.items())}). Data: "
+               f"{cost.load[1]:.1f} after. The runs graded in (2) and (3) were saved when the student ran the "
+               f"notebook once, in the full budget on 1/{cost.fraction} of the data ({_seconds(cost.student_s)}; labelled "
+               f"full: {', '.join(f'{k} {v / 1e6:.2f} MB' for k, v in cost.runs.items())}). Data: "
                f"{'CIFAR-10 pickles of generated images coloured by class' if spec.data == 'cifar10' else 'MNIST IDX files repeating the 10,000 real test digits'}; "
                f"accuracies on them say nothing about the real data set."),
         columns=["grading", "training + test images", "sandbox", "wall clock, one submission", f"score (of {total:g})"],
@@ -265,6 +277,10 @@ def table(cost: Cost) -> Table:
         + [f"Notes of grading ({k + 1}): " + "; ".join(g.notes)[:600]
            for k, g in enumerate((cost.retrain, cost.runs_reduced, cost.runs_full)) if g.notes],
     )
+
+
+def _seconds(seconds: float | None) -> str:
+    return "not measured" if seconds is None else f"{seconds:.0f} s"
 
 
 # Benchmark 8 in the suite: python -m bench grading_cost (not part of the default list: hours on a CPU).

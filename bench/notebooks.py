@@ -31,8 +31,9 @@ def notebook_paths(repo: Path = REPO) -> list[Path]:
     return sorted(Path(repo).glob("source/*/*.ipynb")) + sorted(Path(repo).glob("course/*.ipynb"))
 
 
-def execute(path: Path, scratch: Path, *, threads: int, timeout: int = CELL_TIMEOUT_S) -> tuple[float, str | None]:
-    """Run one notebook in a copy of its folder; returns (seconds, None) or (seconds, the error).
+def execute(path: Path, scratch: Path, *, threads: int, timeout: int = CELL_TIMEOUT_S,
+            budget: str = "smoke") -> tuple[float, str | None]:
+    """Run one notebook in a copy of its folder, in ``budget``; returns (seconds, None) or (seconds, the error).
 
     Example:
         >>> execute(Path("course/01_convolution_arithmetic.ipynb"), Path("/tmp/nb"), threads=2)
@@ -49,7 +50,7 @@ def execute(path: Path, scratch: Path, *, threads: int, timeout: int = CELL_TIME
     shutil.rmtree(folder, ignore_errors=True)
     shutil.copytree(path.parent, folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     notebook = nbformat.read(folder / path.name, as_version=4)
-    env = dict(os.environ, CNNCOURSE_BUDGET="smoke", OMP_NUM_THREADS=str(threads), MPLBACKEND="Agg")
+    env = dict(os.environ, CNNCOURSE_BUDGET=budget, OMP_NUM_THREADS=str(threads), MPLBACKEND="Agg")
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(folder)}})
     started = time.perf_counter()

@@ -41,7 +41,8 @@ notebook with a duplicated graded cell.)
   result fails (nbgrader would give full points for a missing or non-numeric one);
 - files written or changed in the working folder once the first test cell
   has started are removed afterwards (hidden tests had run in the kernel by
-  then; such files would reach feedback), and writing during a test is noted;
+  then; such files would reach feedback; ``written_to`` keeps them elsewhere),
+  and writing during a test is noted;
 - afterwards, links and special files the submission left in its folder are
   removed before nbgrader (as the instructor) writes or changes anything there;
 - what happened goes to ``report_file`` (JSON lines), for the grading table.
@@ -160,6 +161,9 @@ class SafeExecute(Execute):
     report_file = Unicode("", help="Where to append what happened (JSON lines); empty: nowhere").tag(config=True)
     sandbox_uid = Integer(None, allow_none=True, help="The sandbox user id whose leftover processes to kill"
                           ).tag(config=True)
+    written_to = Unicode("", help="Where files written once the first test started go, instead of being deleted "
+                         "(CNNCOURSE_RETRAIN: the verdict pass grades the runs trained then); empty: deleted"
+                         ).tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: dict, km: Any = None) -> tuple[NotebookNode, dict]:
         """Execute the notebook (see the module docstring), then tidy its folder and write the report."""
@@ -402,7 +406,10 @@ class SafeExecute(Execute):
             return
         if self._files_at_first_test is not None:  # what was written once hidden tests had run never reaches feedback
             for name, state in _files(folder).items():
-                if self._files_at_first_test.get(name) != state:
+                if self._files_at_first_test.get(name) != state and self.written_to:  # kept outside the folder
+                    os.makedirs(os.path.dirname(os.path.join(self.written_to, name)), exist_ok=True)
+                    os.replace(os.path.join(folder, name), os.path.join(self.written_to, name))
+                elif self._files_at_first_test.get(name) != state:
                     os.unlink(os.path.join(folder, name))
         removed = []
         for parent, dirs, files in os.walk(folder, followlinks=False):

@@ -29,13 +29,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from cnncourse.settings import RUNS_FOLDER, data_root
+from cnncourse.settings import RUNS_FOLDER, data_root, retrain_forced
 from cnncourse.tools import compare
 from cnncourse.tools.grading import sandbox as sandboxing
 from cnncourse.tools.grading.gradebook import CourseSettings, read_results, snapshot_gradebook
 from cnncourse.tools.grading.links import copy_without_links
 from cnncourse.tools.grading.uids import clean_up_uid, reserve_uids
-from cnncourse.tools.grading.verdict import verdict_pass
+from cnncourse.tools.grading.verdict import WRITTEN_FOLDER, verdict_pass
 from cnncourse.tools.grading.worker import WorkerProcess
 
 # What of source/NAME a grading folder never gets: the notebooks (the gradebook holds their cells), hidden
@@ -337,6 +337,8 @@ def worker_config(course: CourseSettings, folder: Path, options: GradingOptions,
     ]
     if options.mode == "user":
         lines.append(f"c.SafeExecute.sandbox_uid = {policy.uid}")
+    if retrain_forced():  # the runs trained after the first test leave the folder; the verdict pass grades them
+        lines.append(f"c.SafeExecute.written_to = {str(folder / WRITTEN_FOLDER)!r}")
     if sandboxing.uses_unix_sockets(options.mode):
         lines += ['c.KernelManager.transport = "ipc"', f"c.KernelManager.ip = {str(folder / 'run' / 'kernel')!r}"]
     return "\n".join(lines) + "\n"

@@ -21,9 +21,11 @@ made to report more than the fresh interpreter measured gains nothing.
 
 With ``CNNCOURSE_RETRAIN=1`` (sandbox off, trusted submissions) nbgrader's
 pass trains every training task again; the verdict pass then loads the runs
-that pass saved instead of training them a second time: the same weights
-are graded twice (a second training would double the cost and, on a GPU,
-could land on the other side of an accuracy bar).
+that pass saved (those saved once the tests had started are kept aside by
+``SafeExecute.written_to``, never in the autograded folder) instead of
+training them a second time: the same weights are graded twice (a second
+training would double the cost and, on a GPU, could land on the other side
+of an accuracy bar).
 
 Guarantee and limit: a submission that rewires the notebook machinery
 (IPython's transformers, event callbacks, display hook or compiler,
@@ -55,6 +57,7 @@ from cnncourse.tools.grading.challenge import facts_from_value, is_challenge
 from cnncourse.tools.grading.links import copy_without_links
 
 METADATA_KEY = "cnncourse"  # cell metadata the grader writes (and strips from submissions)
+WRITTEN_FOLDER = "written"  # in a grading folder: what the kernel wrote once tests had started (CNNCOURSE_RETRAIN)
 MAX_CHANNEL_BYTES = 1 << 20
 
 
@@ -307,7 +310,8 @@ def verdict_pass(folder: Path, assignment: str, student: str, results: dict[str,
         env = {}
         if retrain_forced():  # grade the runs nbgrader's pass has just trained, rather than train them all again
             shutil.rmtree(workdir / RUNS_FOLDER, ignore_errors=True)
-            copy_without_links(autograded / RUNS_FOLDER, workdir / RUNS_FOLDER)
+            for trained in (autograded / RUNS_FOLDER, folder / WRITTEN_FOLDER / RUNS_FOLDER):  # before, after the 1st test
+                copy_without_links(trained, workdir / RUNS_FOLDER)
             env[RETRAIN_VARIABLE] = "0"
         try:
             verdicts = run_job(job, folder / "sandbox.json", workdir, limit=limit, env=env)

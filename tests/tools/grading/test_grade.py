@@ -399,7 +399,7 @@ assert False, f"graded weights {digest}"
 
 def test_with_retrain_the_verdict_pass_grades_the_weights_nbgraders_pass_trained(tmp_path: Path,
                                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """CNNCOURSE_RETRAIN=1: the fresh interpreter loads the runs the kernel has just trained, never trains again."""
+    """CNNCOURSE_RETRAIN=1: the fresh interpreter loads the runs the kernel has just trained (after a first test)."""
     import nbformat
 
     def cell(source: str, **nbgrader: object) -> nbformat.NotebookNode:
@@ -410,6 +410,8 @@ def test_with_retrain_the_verdict_pass_grades_the_weights_nbgraders_pass_trained
         cell("import hashlib, os\nimport torch\nfrom torch import nn\nfrom cnncourse.runs import trained_or_loaded\n"
              "from cnncourse.train import fit"),
         cell(RETRAIN_TRAINING, grade_id="train", solution=True),
+        cell('"""A first test: what the training cell writes after it is kept out of the graded folder."""\n'
+             'assert callable(train), "define train"', grade_id="test_train", grade=True, locked=True, points=1),
         cell('model = nn.Linear(4, 2)\nhistory = trained_or_loaded("tiny", model, lambda: train(model))'),
         cell(RETRAIN_TEST, grade_id="test_weights", grade=True, locked=True, points=1),
     ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
@@ -430,7 +432,7 @@ def test_with_retrain_the_verdict_pass_grades_the_weights_nbgraders_pass_trained
     assert kernel.startswith("graded weights ") and fresh == f"AssertionError: {kernel}", (
         f"the verdict pass should grade the weights nbgrader's pass trained ({kernel!r}), it graded {fresh!r}; "
         f"notes: {report.results[0].notes}")
-    assert (course / "autograded" / "alice" / "00_retrain" / "runs" / "tiny.pt").is_file(), "the new run is kept"
+    assert report.results[0].cells["test_train"] == 1, report.table()
 
 
 # ---------------------------------------------------------------------------
