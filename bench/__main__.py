@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import data_path, grading, grading_cost, limit, notebooks, throughput, time_to_accuracy, transfer
+from bench import data_path, evaluation, grading, grading_cost, limit, notebooks, throughput, time_to_accuracy, transfer
 from bench.clock import pin_threads
 from bench.files import find_digits
 from bench.report import Table, machine_lines, python_command, write_results
@@ -28,6 +28,7 @@ from bench.settings import REPO, SHARED_MNIST, SIZES, Settings
 BENCHMARKS: dict[str, Callable[[Settings], Table]] = {
     "throughput": throughput.run,
     "limit": limit.run,
+    "evaluation": evaluation.run,
     "data_path": data_path.run,
     "time_to_accuracy": time_to_accuracy.run,
     "fashion": time_to_accuracy.run_fashion,

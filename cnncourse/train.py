@@ -30,6 +30,7 @@ from cnncourse.runtime import get_device
 __all__ = ["History", "fit", "train_one_epoch", "EpochMeter", "evaluate", "save_checkpoint", "load_checkpoint"]
 
 LossHook = Callable[[Any, torch.Tensor], torch.Tensor]
+CPU_SLICE = 128  # evaluate on the CPU: images per forward pass (larger batches are cut into slices of this size)
 
 
 def train_one_epoch(
@@ -194,12 +195,18 @@ def evaluate(
     *,
     loss: LossHook | None = None,
     device: str | torch.device | None = None,
+    channels_last: bool | None = None,
 ) -> dict[str, float | None]:
     """Average loss, top-1 and top-5 accuracy of ``model`` over all batches of ``data``.
 
     Runs in eval mode under ``torch.inference_mode()`` and then puts every
     module back in its own mode (``cnncourse.modes.eval_mode``), so a layer a
     notebook froze in eval mode stays so. Each batch counts by its number of samples.
+    On the CPU a batch larger than ``CPU_SLICE`` images is run through the
+    model in slices of that size: the same numbers (in eval mode no layer of
+    ``torch.nn`` mixes the samples of a batch), faster because the
+    activations of a slice stay in the processor's cache (ResNet-20: about
+    twice as fast as batches of 1,000; ``python -m bench evaluation``).
 
     Args:
         model: the classifier (see ``fit``).
@@ -207,6 +214,9 @@ def evaluate(
         loss: ``loss(outputs, targets)`` returning the batch mean; default cross-entropy.
         device: where to run; default the device of the model's parameters
             (the model is moved there).
+        channels_last: as in ``fit`` (faster again on a CPU); default on for
+            CUDA and the CPU, off for MPS.
+            The convolution weights change memory layout, not values.
 
     Returns:
         ``{"loss": float, "top1": float, "top5": float or None}``; top5 is
@@ -217,22 +227,25 @@ def evaluate(
         {'loss': 0.08..., 'top1': 0.97..., 'top5': 0.99...}
     """
     device = torch.device(device) if device is not None else _model_device(model)
+    channels_last = device.type in ("cuda", "cpu") if channels_last is None else channels_last
     model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     loss_fn = _CheckedLoss(loss)
     seen, loss_sum, hits, ks = 0, None, None, [1]
     with eval_mode(model), torch.inference_mode():
         for batch in data:
-            x, y = _batch_to(batch, device, channels_last=False)
-            outputs = model(x)
-            batch_loss = loss_fn(outputs, y).float() * y.shape[0]
-            logits = _main_output(outputs, has_loss_hook=True)
-            if seen == 0:
-                ks = [1, 5] if logits.shape[1] >= 5 else [1]
-            # Sums stay on the device: no waiting for the GPU after every batch.
-            batch_hits = _topk_hits(logits.float(), y, ks)
-            loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
-            hits = batch_hits if hits is None else hits + batch_hits
-            seen += y.shape[0]
+            for x, y in _slices(*_batch_to(batch, device, channels_last), device):
+                outputs = model(x)
+                batch_loss = loss_fn(outputs, y).float() * y.shape[0]
+                logits = _main_output(outputs, has_loss_hook=True)
+                if seen == 0:
+                    ks = [1, 5] if logits.shape[1] >= 5 else [1]
+                # Sums stay on the device: no waiting for the GPU after every batch.
+                batch_hits = _topk_hits(logits.float(), y, ks)
+                loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
+                hits = batch_hits if hits is None else hits + batch_hits
+                seen += y.shape[0]
     if seen == 0:
         raise ValueError(
             "evaluate got no batches: the data is empty (or a generator that was already used up); "
@@ -330,6 +343,13 @@ def _batch_to(batch: Any, device: torch.device, channels_last: bool) -> tuple[to
     if channels_last and x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
     return x, y.to(device, non_blocking=True)
+
+
+def _slices(x: torch.Tensor, y: torch.Tensor, device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The batch itself, or on the CPU its consecutive slices of at most ``CPU_SLICE`` samples (for ``evaluate``)."""
+    if device.type != "cpu" or y.shape[0] <= CPU_SLICE:
+        return [(x, y)]
+    return list(zip(x.split(CPU_SLICE), y.split(CPU_SLICE)))
 
 
 def _main_output(outputs: Any, *, has_loss_hook: bool) -> torch.Tensor:

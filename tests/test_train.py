@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from cnncourse.train import History, evaluate, fit, load_checkpoint, save_checkpoint
+from cnncourse.train import CPU_SLICE, History, evaluate, fit, load_checkpoint, save_checkpoint
 
 CLASSES = 6
 FEATURES = 8
@@ -209,6 +209,34 @@ def test_evaluate_matches_a_manual_computation() -> None:
     model.eval()
     evaluate(model, data)
     assert not model.training, "evaluate did not leave an eval-mode model in eval mode"
+
+
+def test_evaluate_on_the_cpu_slices_large_batches_and_uses_channels_last_with_the_same_numbers() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(8 * 4 * 4, 10))
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):  # running statistics far from 0 and 1, so that eval mode matters
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+    x, y = torch.randn(CPU_SLICE * 2 + 37, 3, 8, 8), torch.randint(0, 10, (CPU_SLICE * 2 + 37,))
+    model.eval()
+    with torch.no_grad():
+        logits = model(x)
+    expected = {"loss": F.cross_entropy(logits, y).item(), "top1": (logits.argmax(1) == y).float().mean().item()}
+    calls = []
+    model.register_forward_pre_hook(lambda module, inputs: calls.append(inputs[0]))
+    got = evaluate(model, [(x, y)], device="cpu")
+    assert [len(c) for c in calls] == [CPU_SLICE, CPU_SLICE, 37], (
+        f"a batch of {len(x)} on the CPU should run in slices of {CPU_SLICE}, ran {[len(c) for c in calls]}")
+    assert all(c.is_contiguous(memory_format=torch.channels_last) for c in calls), "the images should be channels-last"
+    assert model[0].weight.is_contiguous(memory_format=torch.channels_last), "the conv weights should be channels-last"
+    assert got["loss"] == pytest.approx(expected["loss"], rel=1e-5), f"expected loss {expected['loss']}, got {got['loss']}"
+    assert got["top1"] == pytest.approx(expected["top1"]), f"expected top1 {expected['top1']}, got {got['top1']}"
+    calls.clear()
+    evaluate(model, [(x, y)], device="cpu", channels_last=False)
+    assert not calls[0].is_contiguous(memory_format=torch.channels_last) and calls[0].is_contiguous(), (
+        "channels_last=False should pass the images in the usual layout")
 
 
 def test_evaluate_top5_is_none_below_five_classes() -> None:
