@@ -18,7 +18,7 @@ import torch
 import torchvision
 from torch.utils.data import DataLoader, TensorDataset
 
-from bench import files, loops
+from bench import evaluation, files, loops
 from bench.__main__ import main
 from bench.clock import Side, side_by_side
 from bench.models import lenet
@@ -391,6 +391,15 @@ def test_generated_cifar_images_are_coloured_by_class_and_read_back_by_torchvisi
     theirs = files.cifar10_class(root)(str(root), train=True)
     assert len(theirs) == SPECS[TINY].train // 4 and theirs.data.shape[1:] == (32, 32, 3), theirs.data.shape
     assert (root / "cifar-10-batches-py" / "test_batch").stat().st_mode & 0o777 == 0o644, "others must read the data"
+
+
+def test_evaluation_benchmark_times_three_sides_that_agree(tmp_path) -> None:
+    table = evaluation.run(Settings("tiny", 1, 1, tmp_path, tmp_path))
+    assert [row[0] for row in table.rows] == [evaluation.PLAIN, evaluation.SLICED, evaluation.DEFAULT], (
+        f"expected the plain loop, evaluate without and with channels-last, got {[row[0] for row in table.rows]}")
+    accuracies = {row[-1] for row in table.rows}
+    assert len(accuracies) == 1, f"every side should measure the same top-1 on the same images, got {accuracies}"
+    assert all(ratio.value > 0 for ratio in table.ratios), f"expected two positive ratios, got {table.ratios}"
 
 
 def test_grading_cost_projects_re_training_from_the_reduced_size() -> None:
