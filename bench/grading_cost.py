@@ -34,6 +34,7 @@ once (no repeats): minutes to hours on a 2-core CPU.
 
     .venv/bin/python -m bench.grading_cost                        # assignment 5, F = 500
     .venv/bin/python -m bench.grading_cost --assignment 02_lenet --fraction 6
+    .venv/bin/python -m bench.grading_cost --assignment 03_alexnet_vgg    # or 04_inception
     .venv/bin/python -m bench grading_cost --size tiny            # in the suite (a built-in tiny assignment)
 
 Not measured: assignment 6 (its full budget needs the Oxford-IIIT Pet photos
@@ -82,6 +83,8 @@ class Spec:
 
 SPECS = {
     "02_lenet": Spec("mnist", 60_000, 10_000, 6),  # 1/6 keeps more than the 5,000 images it holds out for validation
+    "03_alexnet_vgg": Spec("cifar10", 50_000, 10_000, 500),
+    "04_inception": Spec("cifar10", 50_000, 10_000, 500),
     "05_resnet": Spec("cifar10", 50_000, 10_000, 500),
     TINY: Spec("cifar10", 400, 200, 4),
 }
@@ -195,6 +198,7 @@ class Cost:
     load: tuple[float, float]  # load average before, after
     sandbox_mode: str
     student_s: float | None = None  # the student's run that saved the runs (nbclient, 1/F of the data)
+    slowest: list[tuple[str, float]] = field(default_factory=list)  # (3): the slowest cells of nbgrader's pass
 
     @property
     def training_reduced_s(self) -> float:
@@ -236,8 +240,31 @@ def measure(assignment: str, work: Path, *, fraction: int | None = None, digits:
     mode = sandbox.choose_mode("auto")
     with environment(**{**common, "CNNCOURSE_DATA": str(full_data)}, CNNCOURSE_RETRAIN=None):
         runs_full = timed_grade("saved runs, the data at its real size", course, assignment, sandbox_mode=mode)
+    autograded = next((course / "autograded" / "student" / assignment).glob("*.ipynb"))
     return Cost(assignment, fraction, retrain, runs_reduced, runs_full, runs, (load_before, os.getloadavg()[0]), mode,
-                student_s)
+                student_s, slowest_cells(autograded))
+
+
+def slowest_cells(notebook: Path, *, count: int = 5) -> list[tuple[str, float]]:
+    """The ``count`` slowest cells of an executed notebook, by the timestamps the kernel's replies carry.
+
+    Each cell is named by its nbgrader ``grade_id``, else by its position ("cell 42").
+    """
+    import nbformat
+
+    times = []
+    for index, cell in enumerate(nbformat.read(notebook, as_version=4).cells):
+        execution = cell.get("metadata", {}).get("execution", {})
+        start, end = execution.get("iopub.execute_input"), execution.get("shell.execute_reply")
+        if cell.cell_type == "code" and start and end:
+            seconds = (_instant(end) - _instant(start)).total_seconds()
+            times.append((cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {index}", seconds))
+    return sorted(times, key=lambda item: -item[1])[:count]
+
+
+def _instant(stamp: str) -> datetime.datetime:
+    """An ISO 8601 timestamp as Jupyter writes it ('...Z')."""
+    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
 def table(cost: Cost) -> Table:
@@ -274,6 +301,8 @@ def table(cost: Cost) -> Table:
         notes=[f"Goal: under {GOAL_S} s per submission with the saved runs on a 2-core CPU: {verdict} "
                f"({cost.runs_full.seconds:.0f} s).",
                f"Training at 1/{cost.fraction} of the data: (1) − (2) = {cost.training_reduced_s:.0f} s."]
+        + ([f"Slowest cells of nbgrader's pass in (3) (the verdict pass runs them again): "
+            + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in cost.slowest) + "."] if cost.slowest else [])
         + [f"Notes of grading ({k + 1}): " + "; ".join(g.notes)[:600]
            for k, g in enumerate((cost.retrain, cost.runs_reduced, cost.runs_full)) if g.notes],
     )

@@ -425,6 +425,8 @@ def test_grading_cost_runs_end_to_end_on_the_tiny_training_assignment(tmp_path) 
     assert len(rows) == 4, f"expected the three gradings and the projection, got {rows}"
     for line in rows[:3]:
         assert line.endswith("| 10 |"), f"every grading of the right answers should score 10 of 10: {line}"
+    assert "Slowest cells of nbgrader's pass in (3)" in text and "test_accuracy " in text, (
+        f"the table should name the slowest cells of the graded notebook, test_accuracy among them:\n{text}")
 
 
 # --- parity: cnncourse grade against nbgrader autograde ----------------------------------------------
