@@ -10,6 +10,9 @@ bookkeeping, not training, is ``EpochMeter`` (running sums kept on the device,
 the check for a loss that became NaN, the progress bar); the checks that turn
 bad input into clear errors are the small helpers at the end. Checkpoints live
 in ``cnncourse.checkpoints`` and are importable from here too.
+
+Size: one piece, about 400 lines: ``fit``, ``train_one_epoch`` and ``evaluate``
+share the batch and loss checks at the end, and the loop reads best beside them.
 """
 
 from __future__ import annotations
@@ -202,11 +205,9 @@ def evaluate(
     Runs in eval mode under ``torch.inference_mode()`` and then puts every
     module back in its own mode (``cnncourse.modes.eval_mode``), so a layer a
     notebook froze in eval mode stays so. Each batch counts by its number of samples.
-    On the CPU a batch larger than ``CPU_SLICE`` images is run through the
-    model in slices of that size: the same numbers (in eval mode no layer of
-    ``torch.nn`` mixes the samples of a batch), faster because the
-    activations of a slice stay in the processor's cache (ResNet-20: about
-    twice as fast as batches of 1,000; ``python -m bench evaluation``).
+    On the CPU, batches run in slices of ``CPU_SLICE`` images: the same numbers
+    (in eval mode no ``torch.nn`` layer mixes samples), faster as a slice's
+    activations stay in cache (``python -m bench evaluation``).
 
     Args:
         model: the classifier (see ``fit``).
@@ -214,9 +215,7 @@ def evaluate(
         loss: ``loss(outputs, targets)`` returning the batch mean; default cross-entropy.
         device: where to run; default the device of the model's parameters
             (the model is moved there).
-        channels_last: as in ``fit`` (faster again on a CPU); default on for
-            CUDA and the CPU, off for MPS.
-            The convolution weights change memory layout, not values.
+        channels_last: as in ``fit``; default on for CUDA and the CPU.
 
     Returns:
         ``{"loss": float, "top1": float, "top5": float or None}``; top5 is
@@ -228,9 +227,7 @@ def evaluate(
     """
     device = torch.device(device) if device is not None else _model_device(model)
     channels_last = device.type in ("cuda", "cpu") if channels_last is None else channels_last
-    model.to(device)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
+    model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
     loss_fn = _CheckedLoss(loss)
     seen, loss_sum, hits, ks = 0, None, None, [1]
     with eval_mode(model), torch.inference_mode():
@@ -347,9 +344,8 @@ def _batch_to(batch: Any, device: torch.device, channels_last: bool) -> tuple[to
 
 def _slices(x: torch.Tensor, y: torch.Tensor, device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The batch itself, or on the CPU its consecutive slices of at most ``CPU_SLICE`` samples (for ``evaluate``)."""
-    if device.type != "cpu" or y.shape[0] <= CPU_SLICE:
-        return [(x, y)]
-    return list(zip(x.split(CPU_SLICE), y.split(CPU_SLICE)))
+    size = CPU_SLICE if device.type == "cpu" else max(y.shape[0], 1)
+    return list(zip(x.split(size), y.split(size)))
 
 
 def _main_output(outputs: Any, *, has_loss_hook: bool) -> torch.Tensor:
