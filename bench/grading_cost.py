@@ -83,8 +83,8 @@ class Spec:
 
 SPECS = {
     "02_lenet": Spec("mnist", 60_000, 10_000, 6),  # 1/6 keeps more than the 5,000 images it holds out for validation
-    "03_alexnet_vgg": Spec("cifar10", 50_000, 10_000, 500),
-    "04_inception": Spec("cifar10", 50_000, 10_000, 500),
+    "03_alexnet_vgg": Spec("cifar10", 50_000, 10_000, 50),  # 1/50: 1,000 images, two batches of 512
+    "04_inception": Spec("cifar10", 50_000, 10_000, 8),  # 1/8 keeps more than the 5,000 images it holds out
     "05_resnet": Spec("cifar10", 50_000, 10_000, 500),
     TINY: Spec("cifar10", 400, 200, 4),
 }
@@ -226,10 +226,13 @@ def measure(assignment: str, work: Path, *, fraction: int | None = None, digits:
     with environment(**common, CNNCOURSE_RETRAIN=None):  # the student runs the notebook once: it saves runs/
         print(f"[bench.grading_cost] {assignment}: the student's run, 1/{fraction} of the data...", file=sys.stderr,
               flush=True)
+        # Every cell runs, as for a student running them all: a test that fails on the reduced data (a data
+        # set's constants, an accuracy bar) does not stop the training cells after it.
         student_s, error = execute(next(submitted.glob("*.ipynb")), work / "student-run", budget="full",
-                                   threads=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2)
+                                   threads=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2,
+                                   allow_errors=True)
     trained = work / "student-run" / f"student_{assignment}" / "runs"
-    if error or not trained.is_dir():
+    if error or not trained.is_dir() or not any(trained.glob("*.pt")):
         raise RuntimeError(f"the student's run of {assignment} failed or saved no runs/: {error}")
     shutil.copytree(trained, submitted / "runs")
     runs = {p.name: p.stat().st_size for p in sorted(trained.glob("*.pt"))}

@@ -32,8 +32,10 @@ def notebook_paths(repo: Path = REPO) -> list[Path]:
 
 
 def execute(path: Path, scratch: Path, *, threads: int, timeout: int = CELL_TIMEOUT_S,
-            budget: str = "smoke") -> tuple[float, str | None]:
+            budget: str = "smoke", allow_errors: bool = False) -> tuple[float, str | None]:
     """Run one notebook in a copy of its folder, in ``budget``; returns (seconds, None) or (seconds, the error).
+
+    With ``allow_errors`` a cell that raises does not stop the run (what a student running every cell sees).
 
     Example:
         >>> execute(Path("course/01_convolution_arithmetic.ipynb"), Path("/tmp/nb"), threads=2)
@@ -51,7 +53,7 @@ def execute(path: Path, scratch: Path, *, threads: int, timeout: int = CELL_TIME
     shutil.copytree(path.parent, folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     notebook = nbformat.read(folder / path.name, as_version=4)
     env = dict(os.environ, CNNCOURSE_BUDGET=budget, OMP_NUM_THREADS=str(threads), MPLBACKEND="Agg")
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
                             resources={"metadata": {"path": str(folder)}})
     started = time.perf_counter()
     try:
