@@ -160,11 +160,9 @@ def fit(
     device = torch.device(device) if device is not None else get_device()
     _check_options(epochs, scheduler_interval, device)
     amp_dtype = _amp_dtype(amp, device)
-    channels_last = device.type in ("cuda", "cpu") if channels_last is None else channels_last
+    channels_last = _channels_last(channels_last, device)
     check_every = _check_every(check_every, device)
-    model.to(device)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
+    model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
     if optimizer is None:
         optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
     _check_scheduler(scheduler, optimizer)
@@ -226,7 +224,7 @@ def evaluate(
         {'loss': 0.08..., 'top1': 0.97..., 'top5': 0.99...}
     """
     device = torch.device(device) if device is not None else _model_device(model)
-    channels_last = device.type in ("cuda", "cpu") if channels_last is None else channels_last
+    channels_last = _channels_last(channels_last, device)
     model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
     loss_fn = _CheckedLoss(loss)
     seen, loss_sum, hits, ks = 0, None, None, [1]
@@ -296,6 +294,11 @@ def _amp_dtype(amp: bool | None, device: torch.device) -> torch.dtype | None:
     raise ValueError(f"amp=True is supported on cuda and cpu, not on {device.type}; pass amp=False")
 
 
+def _channels_last(channels_last: bool | None, device: torch.device) -> bool:
+    """Whether fit and evaluate use the channels-last layout: as asked, else on CUDA and the CPU (not MPS)."""
+    return device.type in ("cuda", "cpu") if channels_last is None else channels_last
+
+
 def _check_every(check_every: int | None, device: torch.device) -> int:
     """How many steps fit trains between two reads of the loss: 1 on the CPU, 50 on other devices."""
     if check_every is None:
@@ -344,8 +347,9 @@ def _batch_to(batch: Any, device: torch.device, channels_last: bool) -> tuple[to
 
 def _slices(x: torch.Tensor, y: torch.Tensor, device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The batch itself, or on the CPU its consecutive slices of at most ``CPU_SLICE`` samples (for ``evaluate``)."""
-    size = CPU_SLICE if device.type == "cpu" else max(y.shape[0], 1)
-    return list(zip(x.split(size), y.split(size)))
+    if device.type != "cpu":
+        return [(x, y)]
+    return list(zip(x.split(CPU_SLICE), y.split(CPU_SLICE)))
 
 
 def _main_output(outputs: Any, *, has_loss_hook: bool) -> torch.Tensor:
