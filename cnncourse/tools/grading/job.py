@@ -43,6 +43,7 @@ from typing import Any
 import cnncourse
 from cnncourse.tools.grading import sandbox as sandboxing
 from cnncourse.tools.grading.gradebook import CourseSettings, merge_results, snapshot_gradebook
+from cnncourse.tools.grading.uids import reserve_uids
 from cnncourse.tools.grading.submission import (SOURCE_SKIPPED, GradingOptions, GradingRun, Outcome, Slot, digest,
                                                 file_hashes, grade_submission)
 
@@ -258,6 +259,21 @@ class _OneSlotPool:
             yield slot
 
 
+@contextmanager
+def _job_uids(mode: str, base: int, slot: int) -> Iterator[int]:
+    """The pool's uid base for one job: its sandbox user (base + slot) is the first id of a block this job holds.
+
+    A job holds its block like a local grading run (``reserve_uids``), so a
+    worker's kernel never shares a user id with another run on the same
+    machine, whose clean-up would kill it.
+    """
+    if not sandboxing.own_user_ids(mode):
+        yield base
+        return
+    with reserve_uids(base, 1) as start:
+        yield start - slot
+
+
 def worker_slot() -> int:
     """This worker's slot number: ``$CNNCOURSE_GRADING_SLOT``, else the Dask worker's name if it is a number,
     else one drawn from the process id (0 to 999).
@@ -330,8 +346,10 @@ def run(job: Job) -> JobResult:
         grading = GradingRun(course, job.assignment, replace(job.options, mode=mode), references, progress=False)
         grading_root = root / "grading"
         grading_root.mkdir(mode=0o711)
-        pool = _OneSlotPool(grading_root, course_root / "gradebook.db", worker_slot(), grading.options.uid_base)
-        outcome = grade_submission(grading, pool, job.student, file_hashes(grading.submitted(job.student)))  # type: ignore[arg-type]
+        slot = worker_slot()
+        with _job_uids(mode, grading.options.uid_base, slot) as uid_base:
+            pool = _OneSlotPool(grading_root, course_root / "gradebook.db", slot, uid_base)
+            outcome = grade_submission(grading, pool, job.student, file_hashes(grading.submitted(job.student)))  # type: ignore[arg-type]
         autograded = _read_files(outcome.autograded) if outcome.autograded is not None else {}
         events = outcome.folder / "events.jsonl"
         log = outcome.folder / "nbgrader.log"

@@ -135,3 +135,35 @@ def test_the_instructors_own_runs_never_travel_with_a_job(course: Path) -> None:
         assert not [name for name in job.source if name.startswith("runs/")], sorted(job.source)
     finally:
         shutil.rmtree(runs)
+
+
+def test_a_job_never_runs_as_a_user_id_that_another_grading_run_holds(course: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker's job and a local `cnncourse grade` on one machine: the job's kernel keeps out of the run's block.
+
+    Sharing a user id would let one run's clean-up kill the other's kernel.
+    """
+    import json
+
+    from cnncourse.tools.grading.sandbox import available_modes
+    from cnncourse.tools.grading.uids import BLOCK, reserve_uids
+
+    if "full" not in available_modes():
+        pytest.skip("the full sandbox (own user ids) needs root here")
+    monkeypatch.setenv("CNNCOURSE_GRADING_SLOT", "0")  # slot 0: the first id of the first block, unless reserved
+    job = packed(course, "good", mode="full")
+    name = next(n for n in job.submission if n.endswith("fixture.ipynb"))
+    nb = json.loads(job.submission[name])
+    nb["cells"].append({"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+                        "source": "import os\nprint('kernel uid', os.getuid())"})
+    job = replace(job, submission={**job.submission, name: json.dumps(nb).encode()})
+    with reserve_uids(61000, BLOCK) as held:  # what a local grading run holds while it grades
+        result = run(job)
+    assert result.status == "graded", f"the job should be graded, got {result.status}: {result.notes}"
+    autograded = json.loads(next(v for k, v in result.autograded.items() if k.endswith("fixture.ipynb")))
+    printed = [line for cell in autograded["cells"] if cell["cell_type"] == "code" for out in cell.get("outputs", [])
+               for line in "".join(out.get("text", "")).splitlines() if line.startswith("kernel uid")]
+    assert printed, "the added cell should have printed the kernel's user id"
+    uid = int(printed[0].split()[-1])
+    assert not held <= uid < held + BLOCK, \
+        f"the job's kernel ran as uid {uid}, inside the block {held}-{held + BLOCK - 1} another grading run holds"
