@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,24 @@ SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
 
 # Notebooks kept as test fixtures are data, not notebooks for nbval to run.
 collect_ignore_glob = ["fixtures/*"]
+
+
+def _share_the_cores() -> None:
+    """Under pytest-xdist (``make test`` runs ``-n 2``), each worker and the kernels it starts get their share of the cores.
+
+    Two workers each running PyTorch with every core's worth of threads would
+    oversubscribe the machine, and OpenMP threads slow down sharply then. A
+    thread count the caller set (``OMP_NUM_THREADS``) is kept.
+    """
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
+
+
+_share_the_cores()
 
 
 @pytest.fixture(scope="session")

@@ -261,12 +261,8 @@ class _OneSlotPool:
 
 @contextmanager
 def _job_uids(mode: str, base: int, slot: int) -> Iterator[int]:
-    """The pool's uid base for one job: its sandbox user (base + slot) is the first id of a block this job holds.
-
-    A job holds its block like a local grading run (``reserve_uids``), so a
-    worker's kernel never shares a user id with another run on the same
-    machine, whose clean-up would kill it.
-    """
+    """The pool's uid base for one job, whose sandbox user (base + slot) is the first id of a block it holds
+    (``reserve_uids``, as a local run): no other run on the machine shares the id, nor kills its kernel in clean-up."""
     if not sandboxing.own_user_ids(mode):
         yield base
         return
