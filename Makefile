@@ -35,7 +35,7 @@ course: $(VENV)/.installed
 	cd "$(COURSE_DIR)" && PATH="$(abspath $(BIN)):$$PATH" $(if $(BUDGET),CNNCOURSE_BUDGET=$(BUDGET) )"$(abspath $(BIN))/jupyter" lab $(AS_ROOT) --ServerApp.root_dir="$(COURSE_DIR)" --LabApp.default_url=/lab/tree/course $(LAB_OPTIONS)
 
 # Every test, the notebooks included, in TEST_JOBS processes (pytest-xdist; one file per process at a time, so a
-# notebook's cells stay in order); 19 min measured on a quiet 2-core machine. The 15 slowest are listed at the end.
+# notebook's cells stay in order); 18.5-21.7 min measured on a quiet 2-core machine. The 15 slowest are listed at the end.
 # TEST_JOBS=1 runs them in this process. Each process's PyTorch gets its share of the cores (tests/conftest.py).
 TEST_JOBS ?= 2
 test: $(VENV)/.installed
