@@ -43,9 +43,9 @@ from typing import Any
 import cnncourse
 from cnncourse.tools.grading import sandbox as sandboxing
 from cnncourse.tools.grading.gradebook import CourseSettings, merge_results, snapshot_gradebook
-from cnncourse.tools.grading.uids import reserve_uids
 from cnncourse.tools.grading.submission import (SOURCE_SKIPPED, GradingOptions, GradingRun, Outcome, Slot, digest,
                                                 file_hashes, grade_submission)
+from cnncourse.tools.grading.uids import reserve_uids
 
 VERSIONED = ("cnncourse", "nbgrader", "torch")  # a worker with another version of any of these refuses the job
 SLOT_VARIABLE = "CNNCOURSE_GRADING_SLOT"  # a worker's slot number (sandbox user id, GPU), where its launcher sets it

@@ -20,7 +20,8 @@ import pytest
 from bench.submissions import corpus
 from cnncourse.tools.grading.gradebook import course_settings
 from cnncourse.tools.grading.grade import file_hashes
-from cnncourse.tools.grading.job import Job, JobResult, apply, gradebook_template, pack, run, versions
+from cnncourse.tools.grading.job import (SLOT_VARIABLE, Job, JobResult, apply, gradebook_template, pack, run,
+                                         versions)
 from cnncourse.tools.grading.submission import GradingOptions, GradingRun
 from pipeline_helpers import FIXTURE, FIXTURE_SOURCE
 from test_grade import CELL_TIMEOUT, GRACE, auto_scores, make_course, submission_rows, submit
@@ -150,14 +151,14 @@ def test_a_job_never_runs_as_a_user_id_that_another_grading_run_holds(course: Pa
 
     if "full" not in available_modes():
         pytest.skip("the full sandbox (own user ids) needs root here")
-    monkeypatch.setenv("CNNCOURSE_GRADING_SLOT", "0")  # slot 0: the first id of the first block, unless reserved
+    monkeypatch.setenv(SLOT_VARIABLE, "0")  # slot 0: the first id of the first block, unless reserved
     job = packed(course, "good", mode="full")
     name = next(n for n in job.submission if n.endswith("fixture.ipynb"))
     nb = json.loads(job.submission[name])
     nb["cells"].append({"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
                         "source": "import os\nprint('kernel uid', os.getuid())"})
     job = replace(job, submission={**job.submission, name: json.dumps(nb).encode()})
-    with reserve_uids(61000, BLOCK) as held:  # what a local grading run holds while it grades
+    with reserve_uids(job.options.uid_base, BLOCK) as held:  # what a local grading run holds while it grades
         result = run(job)
     assert result.status == "graded", f"the job should be graded, got {result.status}: {result.notes}"
     autograded = json.loads(next(v for k, v in result.autograded.items() if k.endswith("fixture.ipynb")))
